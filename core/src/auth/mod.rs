@@ -1,0 +1,10 @@
+//! Event authentication: who is sending on an ingest socket.
+//!
+//! Methods are tried in the configured order on each event (lock fields merged) until one
+//! yields an identity; the socket is then authenticated for good. Identity only ever comes from
+//! here — never from an event body or a client-supplied `auth` field.
+
+mod methods;
+pub mod token;
+
+pub use methods::{AuthConfig, AuthConfigError, Authenticator, Attempt, Method};

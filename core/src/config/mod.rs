@@ -1,0 +1,280 @@
+//! Configuration: `config.toml`, every key optional, unknown keys refused by name.
+//!
+//! The binary runs with no file at all on [`Config::default`], which equals the shipped
+//! `config.toml`; command-line flags override the file. Each section is the config type of the
+//! component it builds; validation happens in [`Config::validate`] and in each component's
+//! constructor, never scattered through runtime code.
+
+use crate::auth::AuthConfig;
+use crate::ingest::IngestConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown or mistyped key (the message names it).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line and the key.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config value {key}: {message}")]
+    Value {
+        /// The key, dotted (`log.segment_mib`).
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: where to listen and where to keep data.
+    pub server: ServerConfig,
+    /// `[ingest]`: limits on clients.
+    pub ingest: IngestConfig,
+    /// `[auth]`: event authentication.
+    pub auth: AuthConfig,
+    /// `[log]`: the event log.
+    pub log: LogConfig,
+    /// `[kvs]`: the state store backend.
+    pub kvs: KvsConfig,
+    /// `[pubsub]`: the pub/sub backend.
+    pub pubsub: PubSubConfig,
+    /// `[modules.<name>]`: each module's own settings, checked by the module.
+    pub modules: BTreeMap<String, toml::Table>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default; use `0.0.0.0:8888` to serve a network
+    /// (and prefer the `token` auth method then).
+    pub bind: String,
+    /// This node's id, written into every log line (letters, digits, `-`, `_`, `.`).
+    pub node_id: String,
+    /// Directory for the event log (and snapshots).
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8888".into(),
+            node_id: "local".into(),
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Start a new segment file after this many MiB.
+    pub segment_mib: u64,
+    /// Minimum milliseconds between two commits; events arriving meanwhile share one fdatasync.
+    pub commit_interval_ms: u64,
+    /// Call fdatasync before acknowledging (turn off only for benchmarks).
+    pub fsync: bool,
+    /// Requests queued for the writer before ingest waits (backpressure).
+    pub queue: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_mib: 64,
+            commit_interval_ms: 2,
+            fsync: true,
+            queue: 4096,
+        }
+    }
+}
+
+/// `[kvs]`: which state store, by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum KvsConfig {
+    /// States in memory, rebuilt from the log at start-up.
+    Memory {},
+}
+
+impl Default for KvsConfig {
+    fn default() -> Self {
+        KvsConfig::Memory {}
+    }
+}
+
+/// `[pubsub]`: which pub/sub, by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PubSubConfig {
+    /// In-process channels.
+    Memory {
+        /// Messages buffered per subscriber before it is told it lagged.
+        #[serde(default = "default_capacity")]
+        capacity: usize,
+    },
+}
+
+fn default_capacity() -> usize {
+    1024
+}
+
+impl Default for PubSubConfig {
+    fn default() -> Self {
+        PubSubConfig::Memory {
+            capacity: default_capacity(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the line and the key at fault.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text (`path` is for messages).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the line and the key at fault.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Value`] for the first bad value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, message: &str| {
+            Err(ConfigError::Value {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "server.bind",
+                &format!("{:?} is not an address like 127.0.0.1:8888", self.server.bind),
+            );
+        }
+        let id = &self.server.node_id;
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return bad(
+                "server.node_id",
+                "use 1-64 letters, digits, '-', '_' or '.'",
+            );
+        }
+        if self.log.segment_mib == 0 {
+            return bad("log.segment_mib", "must be at least 1");
+        }
+        if self.log.commit_interval_ms > 1000 {
+            return bad("log.commit_interval_ms", "must be at most 1000");
+        }
+        if self.log.queue == 0 {
+            return bad("log.queue", "must be at least 1");
+        }
+        let i = &self.ingest;
+        if i.max_frame_bytes < 1024 {
+            return bad("ingest.max_frame_bytes", "must be at least 1024");
+        }
+        if i.max_json_depth == 0 || i.max_json_depth > 1000 {
+            return bad("ingest.max_json_depth", "must be between 1 and 1000");
+        }
+        if i.max_connections == 0 {
+            return bad("ingest.max_connections", "must be at least 1");
+        }
+        if i.read_buffer_bytes < 512 {
+            return bad("ingest.read_buffer_bytes", "must be at least 512");
+        }
+        Ok(())
+    }
+
+    /// A module's settings deserialized into its config type (defaults when absent).
+    ///
+    /// # Errors
+    /// When the table has unknown or mistyped keys (the message names them).
+    pub fn module<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
+        match self.modules.get(name) {
+            None => Ok(T::default()),
+            Some(table) => {
+                toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: PathBuf::from(format!("[modules.{name}]")),
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse("[server]\nbnd = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("bnd"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+        let e = Config::parse("[nonsense]\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("nonsense"));
+        let e = Config::parse("[kvs]\ntype = \"etcd\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("etcd"), "{e}");
+    }
+
+    #[test]
+    fn values_are_checked() {
+        let e = Config::parse("[server]\nbind = \"nowhere\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("server.bind"));
+        let e = Config::parse("[log]\nsegment_mib = 0\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("log.segment_mib"));
+        assert_eq!(Config::parse("", Path::new("c.toml")).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,192 @@
+//! The log line: one accepted event in its server envelope, as one line of JSON.
+//!
+//! ```text
+//! {"seq":17,"time":1795504071.795146,"node":"local","conn":3,"ip":"127.0.0.1","agent":"…",
+//!  "auth":{"providence":"tc","safe_user_id":"tc-testcase-alice","sec":"unauthenticated","user_id":"testcase-alice"},
+//!  "source":"org.mitros.writing_analytics","client":{…the client event, lock fields merged…}}
+//! ```
+//! (one line in the file). `seq` and `time` come first because the log writer assigns them
+//! when it appends: ingest prepares the rest of the line ([`EnvelopeBody`]) and the writer
+//! prefixes it, so a line is never re-encoded. Timer events carry `"timer":"<id>"`.
+//! Unknown keys are ignored on read, so later versions may add metadata.
+
+use super::{Auth, Event, Fields, LogPosition, Timestamp, write_json_string};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// A log line that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// Not JSON, or not the envelope's shape.
+    #[error("not a log line: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `time` is not decimal seconds.
+    #[error(transparent)]
+    Time(#[from] super::TimestampParseError),
+}
+
+/// A log line, parsed without copying.
+#[derive(Debug, Deserialize)]
+pub struct LogLine<'a> {
+    /// Sequence number in the node's log.
+    pub seq: u64,
+    /// Server time, decimal seconds.
+    #[serde(borrow)]
+    pub time: &'a RawValue,
+    /// The node that accepted the event.
+    #[serde(borrow)]
+    pub node: Cow<'a, str>,
+    /// Connection id on that node (0: not from a socket).
+    #[serde(default)]
+    pub conn: u64,
+    /// Remote address.
+    #[serde(borrow, default)]
+    pub ip: Cow<'a, str>,
+    /// The client's `User-Agent`.
+    #[serde(borrow, default)]
+    pub agent: Cow<'a, str>,
+    /// The authenticated identity.
+    #[serde(borrow)]
+    pub auth: Auth<'a>,
+    /// The canonical event source.
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
+    /// The client event.
+    #[serde(borrow)]
+    pub client: Fields<'a>,
+    /// The timer id, for events emitted by the timer service.
+    #[serde(borrow, default)]
+    pub timer: Option<Cow<'a, str>>,
+}
+
+impl<'a> LogLine<'a> {
+    /// Parses one line (without its trailing newline).
+    ///
+    /// # Errors
+    /// [`LineError`] when the line is not an envelope.
+    pub fn parse(line: &'a str) -> Result<Self, LineError> {
+        Ok(serde_json::from_str(line)?)
+    }
+
+    /// The server time.
+    ///
+    /// # Errors
+    /// When `time` is not a number of seconds.
+    pub fn timestamp(&self) -> Result<Timestamp, LineError> {
+        Ok(self.time.get().parse()?)
+    }
+
+    /// The event reducers see. The node id borrows from the line, so a line whose `node`
+    /// needed unescaping is refused (node ids are plain by construction).
+    ///
+    /// # Errors
+    /// [`LineError`] when `time` is malformed.
+    pub fn into_event(self) -> Result<Event<'a>, LineError> {
+        let time = self.timestamp()?;
+        let node: &'a str = match self.node {
+            Cow::Borrowed(s) => s,
+            Cow::Owned(_) => {
+                return Err(LineError::Json(serde::de::Error::custom(
+                    "node id must not contain escapes",
+                )));
+            }
+        };
+        Ok(Event {
+            position: LogPosition {
+                node,
+                seq: self.seq,
+            },
+            time,
+            auth: self.auth,
+            source: self.source,
+            fields: self.client,
+            timer: self.timer,
+            conn: self.conn,
+        })
+    }
+}
+
+/// The part of a log line ingest prepares: everything after `seq` and `time`.
+///
+/// ```
+/// use classpulse_core::event::{envelope::{EnvelopeBody, finish_line}, Auth, Event, Timestamp};
+/// let mut body = Vec::new();
+/// EnvelopeBody { node: "n1", conn: 7, ip: "127.0.0.1", agent: "test", auth: &Auth::system(),
+///     source: "org.example", timer: None }
+///     .write(&mut body, |out| out.extend_from_slice(br#"{"event":"ping"}"#));
+/// let mut line = Vec::new();
+/// finish_line(&mut line, 42, Timestamp::from_millis(1500), &body);
+/// let text = std::str::from_utf8(&line).unwrap().trim_end();
+/// let event = Event::from_line(text).unwrap();
+/// assert_eq!(event.position.seq, 42);
+/// assert_eq!(event.kind(), "ping");
+/// assert_eq!(event.time, Timestamp::from_millis(1500));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeBody<'a> {
+    /// Node id.
+    pub node: &'a str,
+    /// Connection id.
+    pub conn: u64,
+    /// Remote address.
+    pub ip: &'a str,
+    /// User agent.
+    pub agent: &'a str,
+    /// Identity.
+    pub auth: &'a Auth<'a>,
+    /// Canonical source.
+    pub source: &'a str,
+    /// Timer id, for timer events.
+    pub timer: Option<&'a str>,
+}
+
+impl EnvelopeBody<'_> {
+    /// Writes the body; `client` writes the client event object.
+    pub fn write(&self, out: &mut Vec<u8>, client: impl FnOnce(&mut Vec<u8>)) {
+        out.extend_from_slice(b"\"node\":");
+        write_json_string(out, self.node);
+        out.extend_from_slice(b",\"conn\":");
+        out.extend_from_slice(itoa(self.conn).as_bytes());
+        out.extend_from_slice(b",\"ip\":");
+        write_json_string(out, self.ip);
+        out.extend_from_slice(b",\"agent\":");
+        write_json_string(out, self.agent);
+        out.extend_from_slice(b",\"auth\":{\"providence\":");
+        write_json_string(out, &self.auth.providence);
+        out.extend_from_slice(b",\"safe_user_id\":");
+        write_json_string(out, &self.auth.safe_user_id);
+        out.extend_from_slice(b",\"sec\":");
+        out.extend_from_slice(match self.auth.sec {
+            super::Security::Authenticated => b"\"authenticated\"",
+            super::Security::Unauthenticated => b"\"unauthenticated\"",
+            super::Security::None => b"\"none\"",
+        });
+        out.extend_from_slice(b",\"user_id\":");
+        write_json_string(out, &self.auth.user_id);
+        out.extend_from_slice(b"},\"source\":");
+        write_json_string(out, self.source);
+        if let Some(timer) = self.timer {
+            out.extend_from_slice(b",\"timer\":");
+            write_json_string(out, timer);
+        }
+        out.extend_from_slice(b",\"client\":");
+        client(out);
+        out.push(b'}');
+    }
+}
+
+/// Writes a whole line: `{"seq":…,"time":…,` + body + newline.
+pub fn finish_line(out: &mut Vec<u8>, seq: u64, time: Timestamp, body: &[u8]) {
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(itoa(seq).as_bytes());
+    out.extend_from_slice(b",\"time\":");
+    out.extend_from_slice(time.to_string().as_bytes());
+    out.push(b',');
+    out.extend_from_slice(body);
+    out.push(b'\n');
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}

@@ -1,0 +1,194 @@
+//! The top-level fields of a client event, borrowed from the frame or log line.
+//!
+//! Parsing into `serde_json::Value` costs three times a borrowed parse (PERFORMANCE-NOTES), so an
+//! event is kept as its list of top-level `(key, raw JSON value)` pairs; reducers deserialize only
+//! the fields they read.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The top-level fields of one JSON object, in order, values unparsed.
+#[derive(Debug, Default, Clone)]
+pub struct Fields<'a> {
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Parses a JSON object's top level. Fails on anything but an object.
+    ///
+    /// ```
+    /// use classpulse_core::event::Fields;
+    /// let f = Fields::parse(r#"{"event":"keystroke","n":3}"#).unwrap();
+    /// assert_eq!(f.str("event").as_deref(), Some("keystroke"));
+    /// assert_eq!(f.get::<u32>("n"), Some(3));
+    /// ```
+    pub fn parse(json: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The raw JSON of the field `name` (the last one, if a key repeats).
+    pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// Deserializes the field `name`; `None` when missing or of another type.
+    pub fn get<T: Deserialize<'a>>(&self, name: &str) -> Option<T> {
+        self.raw(name)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+    }
+
+    /// The field `name` when it is a JSON string.
+    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
+        let raw = self.raw(name)?;
+        let text = raw.get();
+        if !text.starts_with('"') {
+            return None;
+        }
+        // Fast path: no escapes, borrow straight from the frame.
+        if !text.as_bytes()[1..text.len() - 1].contains(&b'\\') {
+            return Some(Cow::Borrowed(&text[1..text.len() - 1]));
+        }
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    }
+
+    /// Whether the field `name` is present (with any value, `null` included).
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == name)
+    }
+
+    /// All fields, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+        self.entries.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends a field (no check for duplicates; [`Fields::raw`] returns the last).
+    pub fn push(&mut self, key: Cow<'a, str>, value: &'a RawValue) {
+        self.entries.push((key, value));
+    }
+
+    /// Removes every field named `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.entries.retain(|(k, _)| k != name);
+    }
+
+    /// Renames a key in place (keeps its position).
+    pub fn rename(&mut self, from: &str, to: &'static str) {
+        for (k, _) in &mut self.entries {
+            if k == from {
+                *k = Cow::Borrowed(to);
+            }
+        }
+    }
+
+    /// Writes these fields as one JSON object.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(out, k);
+            out.push(b':');
+            out.extend_from_slice(v.get().as_bytes());
+        }
+        out.push(b'}');
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(12));
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(Fields { entries })
+            }
+        }
+        d.deserialize_map(FieldsVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Read access to an event's top-level fields, however they are assembled (a frame merged
+/// with lock fields, a log line).
+pub trait Lookup {
+    /// The raw JSON of field `name`.
+    fn raw_field(&self, name: &str) -> Option<&RawValue>;
+}
+
+impl Lookup for Fields<'_> {
+    fn raw_field(&self, name: &str) -> Option<&RawValue> {
+        self.raw(name)
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    let needs_escape = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    if !needs_escape {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json's escaping is correct for all inputs; this path is rare.
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rewrites_objects() {
+        let text = r#"{"a":1,"b":{"c":[1,2]},"s":"x\"y","a":2}"#;
+        let f = Fields::parse(text).unwrap();
+        assert_eq!(f.len(), 4);
+        assert_eq!(f.get::<i32>("a"), Some(2));
+        assert_eq!(f.str("s").as_deref(), Some("x\"y"));
+        assert_eq!(f.str("a"), None);
+        let mut out = Vec::new();
+        f.write_json(&mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["b"]["c"][1], 2);
+    }
+
+    #[test]
+    fn rejects_non_objects() {
+        assert!(Fields::parse("[1,2]").is_err());
+        assert!(Fields::parse("3").is_err());
+        assert!(Fields::parse("{").is_err());
+    }
+
+    #[test]
+    fn escaped_keys_are_decoded() {
+        let f = Fields::parse(r#"{"a\u0062":1}"#).unwrap();
+        assert_eq!(f.get::<i32>("ab"), Some(1));
+        let mut out = Vec::new();
+        f.write_json(&mut out);
+        assert_eq!(out, br#"{"ab":1}"#);
+    }
+}

@@ -1,0 +1,350 @@
+//! One ingest connection: Learning Observer's `/wsapi/in/` protocol as a state machine over any
+//! `Sink`/`Stream` of WebSocket messages (a real socket in the server, channels in tests).
+//!
+//! Per frame: check and decode it; `lock_fields` updates the headers; `terminate` ends the
+//! session; any other event is merged with the lock fields and, once the connection is
+//! authenticated, handed to the log writer. Events that arrive before authentication are held
+//! and accepted the moment it succeeds — also when it succeeds through a later `lock_fields`
+//! and the stream ends right after. Bad frames get `{"status":"error","reason":…}` and cost
+//! nothing else. Clients that ask (`"ack": true` in `lock_fields`) get cumulative
+//! `{"status":"ack","count":K,"seq":N}` once their events are durable.
+
+use super::lock_fields::LockFields;
+use super::rate::TokenBucket;
+use super::{ConnInfo, Ingest, frame};
+use crate::auth::Attempt;
+use crate::event::envelope::EnvelopeBody;
+use crate::event::{Auth, Fields};
+use crate::log::{AckTracker, PendingEvent};
+use crate::telemetry::Rejection;
+use axum::extract::ws::Message;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Most frames handled before the accepted ones are handed to the log writer.
+const MAX_FRAMES_PER_HANDOFF: usize = 256;
+/// How long a closing connection waits for its last events to become durable.
+const FINAL_ACK_WAIT: Duration = Duration::from_secs(10);
+
+/// What a frame means for the connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Terminate,
+    Closed,
+}
+
+/// An event held until the connection authenticates: its merged client JSON and source.
+struct Held {
+    client: Vec<u8>,
+    source: String,
+}
+
+struct Conn {
+    ingest: Arc<Ingest>,
+    info: ConnInfo,
+    id: u64,
+    lock: LockFields,
+    auth: Option<Auth<'static>>,
+    held: Vec<Held>,
+    ack: Option<Arc<AckTracker>>,
+    accepted: u64,
+    acked_sent: u64,
+    replies: Vec<String>,
+    pending: Vec<PendingEvent>,
+    notify_tx: mpsc::Sender<String>,
+}
+
+/// Serves one connection until the client closes it, sends `terminate`, or `shutdown` fires.
+pub async fn serve<W, R, E>(
+    ingest: Arc<Ingest>,
+    mut sink: W,
+    mut stream: R,
+    info: ConnInfo,
+    shutdown: CancellationToken,
+) where
+    W: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let id = ingest.next_connection_id();
+    ingest.stats.connection_opened();
+    let (notify_tx, mut notify_rx) = mpsc::channel::<String>(32);
+    let mut bucket = TokenBucket::new(
+        ingest.config.max_events_per_second,
+        ingest.config.burst.max(ingest.config.max_events_per_second),
+    );
+    let mut conn = Conn {
+        ingest: ingest.clone(),
+        info,
+        id,
+        lock: LockFields::default(),
+        auth: None,
+        held: Vec::new(),
+        ack: None,
+        accepted: 0,
+        acked_sent: 0,
+        replies: Vec::new(),
+        pending: Vec::new(),
+        notify_tx,
+    };
+    tracing::debug!(conn = id, ip = %conn.info.ip, "ingest connection opened");
+
+    loop {
+        let ack = conn.ack.clone();
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            message = stream.next() => {
+                let mut next = message;
+                let mut frames = 0;
+                let flow = loop {
+                    if let Some(wait) = bucket.take() {
+                        conn.flush().await;
+                        if conn.send_replies(&mut sink).await.is_err() {
+                            break Flow::Closed;
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                    let flow = match next {
+                        Some(Ok(m)) => conn.handle(m),
+                        _ => Flow::Closed,
+                    };
+                    frames += 1;
+                    if flow != Flow::Continue || frames >= MAX_FRAMES_PER_HANDOFF {
+                        break flow;
+                    }
+                    // Take whatever else is already buffered, so one hand-off (and one ack)
+                    // covers a burst of frames.
+                    match stream.next().now_or_never() {
+                        Some(m) => next = m,
+                        None => break flow,
+                    }
+                };
+                conn.flush().await;
+                if conn.send_replies(&mut sink).await.is_err() || flow != Flow::Continue {
+                    break;
+                }
+            }
+            () = async {
+                match &ack {
+                    Some(t) => t.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if conn.send_ack(&mut sink).await.is_err() {
+                    break;
+                }
+            }
+            Some(note) = notify_rx.recv() => {
+                if sink.send(Message::Text(note.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    conn.flush().await;
+    if let Some(tracker) = conn.ack.clone() {
+        // Tell the client about everything that becomes durable before we hang up.
+        let deadline = tokio::time::Instant::now() + FINAL_ACK_WAIT;
+        while tracker.position().0 < conn.accepted {
+            if tokio::time::timeout_at(deadline, tracker.changed())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = conn.send_replies(&mut sink).await;
+        let _ = conn.send_ack(&mut sink).await;
+    } else {
+        let _ = conn.send_replies(&mut sink).await;
+    }
+    if !conn.held.is_empty() {
+        tracing::info!(conn = id, events = conn.held.len(),
+            "connection closed before it authenticated; its held events were not accepted");
+    }
+    if let Some(auth) = &conn.auth {
+        ingest.notifier.unregister(&auth.safe_user_id, id);
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    let _ = sink.close().await;
+    ingest.stats.connection_closed();
+    tracing::debug!(conn = id, accepted = conn.accepted, "ingest connection closed");
+}
+
+impl Conn {
+    fn handle(&mut self, message: Message) -> Flow {
+        match message {
+            Message::Text(text) => self.handle_text(text.as_str()),
+            Message::Binary(_) => {
+                self.reject(Rejection::Binary, "binary frames are not events; send JSON text".into());
+                Flow::Continue
+            }
+            Message::Close(_) => Flow::Closed,
+            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+        }
+    }
+
+    fn handle_text(&mut self, text: &str) -> Flow {
+        let config = &self.ingest.config;
+        let fields = match frame::decode(text, config.max_frame_bytes, config.max_json_depth) {
+            Ok(f) => f,
+            Err((why, reason)) => {
+                self.reject(why, reason);
+                return Flow::Continue;
+            }
+        };
+        let Some(kind) = fields.str("event") else {
+            self.reject(Rejection::NoEventType, "an event needs a string \"event\" field".into());
+            return Flow::Continue;
+        };
+        match kind.as_ref() {
+            "lock_fields" => {
+                match self.lock.update(&fields) {
+                    Ok(true) => {
+                        if self.lock.wants_ack() && self.ack.is_none() {
+                            self.ack = Some(AckTracker::new());
+                        }
+                        if self.auth.is_none() {
+                            let empty = Fields::default();
+                            self.try_authenticate(&empty);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(reason) => self.reject(Rejection::NotAnObject, reason),
+                }
+                Flow::Continue
+            }
+            "terminate" => Flow::Terminate,
+            _ => {
+                self.accept(&fields);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn accept(&mut self, fields: &Fields<'_>) {
+        let source = self.lock.canonical_source(fields);
+        let derived = self.ingest.derive_fields(&source, &self.lock.merged(fields));
+        if let Some(auth) = self.auth.clone() {
+            self.push_event(&auth, &source, |out, lock| {
+                lock.write_merged(fields, &source, &derived, out)
+            });
+            return;
+        }
+        let mut client = Vec::with_capacity(256);
+        self.lock.write_merged(fields, &source, &derived, &mut client);
+        if self.held.len() >= self.ingest.config.max_held_events {
+            self.reject(
+                Rejection::TooManyHeld,
+                format!(
+                    "not authenticated: more than {} events held; send credentials first",
+                    self.ingest.config.max_held_events
+                ),
+            );
+            return;
+        }
+        self.held.push(Held { client, source });
+        self.try_authenticate(fields);
+    }
+
+    fn try_authenticate(&mut self, fields: &Fields<'_>) {
+        let now = self.ingest.clock.now().as_micros() / 1_000_000;
+        let attempt = self.ingest.auth.authenticate(
+            &self.lock.merged(fields),
+            &self.info.guest_id,
+            now,
+        );
+        match attempt {
+            Attempt::Authenticated(auth) => {
+                tracing::debug!(conn = self.id, user = %auth.safe_user_id, "connection authenticated");
+                let reply = serde_json::json!({"status": "auth", "user_id": auth.user_id});
+                self.replies.push(reply.to_string());
+                self.ingest
+                    .notifier
+                    .register(&auth.safe_user_id, self.id, self.notify_tx.clone());
+                for held in std::mem::take(&mut self.held) {
+                    self.push_event(&auth, &held.source, |out, _| {
+                        out.extend_from_slice(&held.client)
+                    });
+                }
+                self.auth = Some(auth);
+            }
+            Attempt::NotYet => {}
+            Attempt::Refused(reason) => {
+                // The event that carried a bad credential is not accepted.
+                self.held.pop();
+                self.reject(Rejection::BadToken, reason);
+            }
+        }
+    }
+
+    fn push_event(
+        &mut self,
+        auth: &Auth<'_>,
+        source: &str,
+        client: impl FnOnce(&mut Vec<u8>, &LockFields),
+    ) {
+        let mut body = Vec::with_capacity(512);
+        EnvelopeBody {
+            node: &self.ingest.node,
+            conn: self.id,
+            ip: &self.info.ip,
+            agent: &self.info.agent,
+            auth,
+            source,
+            timer: None,
+        }
+        .write(&mut body, |out| client(out, &self.lock));
+        self.pending.push(PendingEvent {
+            body,
+            ack: self.ack.clone(),
+        });
+        self.accepted += 1;
+    }
+
+    fn reject(&mut self, why: Rejection, reason: String) {
+        self.ingest.stats.add_rejected(why);
+        tracing::info!(conn = self.id, reason = why.label(), detail = %reason, "frame rejected");
+        let reply = serde_json::json!({"status": "error", "reason": reason});
+        self.replies.push(reply.to_string());
+    }
+
+    async fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.pending);
+        let n = events.len() as u64;
+        if self.ingest.writer.append(events).await.is_err() {
+            tracing::warn!(conn = self.id, "event log closed; events not accepted");
+            self.accepted -= n;
+            return;
+        }
+        self.ingest.stats.add_accepted(n);
+    }
+
+    async fn send_replies<W: Sink<Message> + Unpin>(&mut self, sink: &mut W) -> Result<(), ()> {
+        for reply in self.replies.drain(..) {
+            sink.feed(Message::Text(reply.into())).await.map_err(|_| ())?;
+        }
+        sink.flush().await.map_err(|_| ())
+    }
+
+    async fn send_ack<W: Sink<Message> + Unpin>(&mut self, sink: &mut W) -> Result<(), ()> {
+        let Some(tracker) = &self.ack else {
+            return Ok(());
+        };
+        let (count, seq) = tracker.position();
+        if count <= self.acked_sent {
+            return Ok(());
+        }
+        self.acked_sent = count;
+        let ack = format!(r#"{{"status":"ack","count":{count},"seq":{seq}}}"#);
+        sink.send(Message::Text(ack.into())).await.map_err(|_| ())
+    }
+}

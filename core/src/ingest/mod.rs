@@ -1,0 +1,137 @@
+//! Ingest: Learning Observer's `/wsapi/in/` protocol.
+//!
+//! [`connection::serve`] runs one socket; [`Ingest`] holds what every connection shares (limits,
+//! the authenticator, event adapters, the log writer). See `docs/protocol.md` for the wire
+//! protocol as implemented.
+
+pub mod connection;
+pub mod frame;
+pub mod lock_fields;
+mod notify;
+pub mod rate;
+
+pub use notify::Notifier;
+
+use crate::auth::Authenticator;
+use crate::clock::SharedClock;
+use crate::log::LogWriter;
+use crate::module::EventAdapter;
+use crate::telemetry::Stats;
+use serde::{Deserialize, Serialize};
+use crate::event::Lookup;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `[ingest]` in `config.toml`: limits on what clients may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest frame accepted, in bytes; larger ones are refused with an error message (the
+    /// WebSocket transport's own limit is set well above, so the refusal is ours).
+    pub max_frame_bytes: usize,
+    /// Deepest JSON nesting accepted.
+    pub max_json_depth: usize,
+    /// Events per second one connection may send (0: unlimited). Past it the server stops
+    /// reading that socket until the budget refills; nothing is dropped.
+    pub max_events_per_second: u32,
+    /// Burst allowance above the per-second rate, in events.
+    pub burst: u32,
+    /// Events held per connection while it is not yet authenticated.
+    pub max_held_events: usize,
+    /// Concurrent ingest connections; more are refused with HTTP 503.
+    pub max_connections: usize,
+    /// Per-socket read buffer, in bytes (small keeps idle connections cheap).
+    pub read_buffer_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_frame_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            max_events_per_second: 2000,
+            burst: 10_000,
+            max_held_events: 10_000,
+            max_connections: 20_000,
+            read_buffer_bytes: 4096,
+        }
+    }
+}
+
+/// What the server knows about a connection from its HTTP upgrade.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    /// Remote address.
+    pub ip: String,
+    /// `User-Agent`.
+    pub agent: String,
+    /// The `guest_id` cookie, or a fresh id (for the `guest` auth method).
+    pub guest_id: String,
+}
+
+/// What every ingest connection shares.
+pub struct Ingest {
+    /// Limits.
+    pub config: IngestConfig,
+    /// Event authentication.
+    pub auth: Authenticator,
+    /// The log writer.
+    pub writer: LogWriter,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// This node's id.
+    pub node: Arc<str>,
+    /// The server clock.
+    pub clock: SharedClock,
+    /// Delivers notifications to open sockets.
+    pub notifier: Arc<Notifier>,
+    adapters: Vec<Arc<dyn EventAdapter>>,
+    next_conn: AtomicU64,
+}
+
+impl Ingest {
+    /// Assembles the shared ingest state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: IngestConfig,
+        auth: Authenticator,
+        writer: LogWriter,
+        stats: Arc<Stats>,
+        node: Arc<str>,
+        clock: SharedClock,
+        notifier: Arc<Notifier>,
+        adapters: Vec<Arc<dyn EventAdapter>>,
+    ) -> Self {
+        Ingest {
+            config,
+            auth,
+            writer,
+            stats,
+            node,
+            clock,
+            notifier,
+            adapters,
+            next_conn: AtomicU64::new(0),
+        }
+    }
+
+    fn next_connection_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Fields the registered adapters derive for an event of `source`.
+    pub fn derive_fields(
+        &self,
+        source: &str,
+        event: &dyn Lookup,
+    ) -> Vec<(&'static str, String)> {
+        let mut derived = Vec::new();
+        for adapter in &self.adapters {
+            let sources = adapter.sources();
+            if sources.is_empty() || sources.contains(&source) {
+                derived.extend(adapter.derive(event));
+            }
+        }
+        derived
+    }
+}

@@ -1,0 +1,30 @@
+//! # ClassPulse core
+//!
+//! The runtime every module stands on. One data path:
+//!
+//! ```text
+//! client ──/wsapi/in/──► ingest ──► event log ──► router ──► reducers ──► KVS ──► pub/sub
+//! ```
+//!
+//! - [`ingest`]: Learning Observer's `/wsapi/in/` protocol (lock_fields, auth, acks, limits);
+//! - [`log`]: the durable, segmented JSON-lines event log — the source of truth;
+//! - [`router`]: runs the [`reducer`]s registered for each logged event's source, in log order;
+//! - [`kvs`] and [`pubsub`]: the backend traits, with in-memory backends;
+//! - [`timers`]: durable timers, fired as events through the log;
+//! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
+
+pub mod event;
+pub mod module;
+pub mod reducer;
+pub mod auth;
+pub mod clock;
+pub mod ingest;
+pub mod kvs;
+pub mod log;
+pub mod pubsub;
+pub mod router;
+pub mod telemetry;
+pub mod timers;
+pub mod config;
+pub mod runtime;
+pub mod server;

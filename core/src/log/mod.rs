@@ -1,0 +1,16 @@
+//! The event log: the source of truth.
+//!
+//! Every accepted event is appended, in its server envelope ([`crate::event::envelope`]), as one
+//! JSON line to a segmented log under `<data_dir>/log/` before any reducer sees it. Appends are
+//! group-committed: the [`writer`] thread writes whatever arrived since its last commit, calls
+//! `fdatasync` once, then acknowledges every event in the batch and hands the batch to the
+//! router. A crash can leave a torn last line; it is detected, reported and cut off on open.
+
+mod health;
+pub mod reader;
+pub mod segment;
+pub mod writer;
+
+pub use health::LogHealth;
+pub use reader::{LogReader, ReadError};
+pub use writer::{AckTracker, DurableBatch, LogWriter, PendingEvent, WriterConfig};

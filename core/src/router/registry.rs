@@ -1,0 +1,86 @@
+//! The reducer registry: which reducers run for which source, built once at start-up.
+
+use crate::reducer::DynReducer;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A reducer as registered by a module.
+#[derive(Clone)]
+pub struct RegisteredReducer {
+    /// The reducer's name.
+    pub name: Arc<str>,
+    /// The module that registered it.
+    pub module: Arc<str>,
+    /// The reducer.
+    pub reducer: Arc<dyn DynReducer>,
+}
+
+/// Reducers by name and by source.
+#[derive(Default, Clone)]
+pub struct Registry {
+    reducers: Vec<RegisteredReducer>,
+    by_source: HashMap<String, Vec<RegisteredReducer>>,
+    by_name: HashMap<Arc<str>, RegisteredReducer>,
+}
+
+/// Two reducers share a name.
+#[derive(Debug, thiserror::Error)]
+#[error("reducer {0:?} is registered twice")]
+pub struct DuplicateReducer(pub String);
+
+impl Registry {
+    /// Builds the registry from `(module, reducer)` pairs.
+    ///
+    /// # Errors
+    /// When two reducers share a name.
+    pub fn new(
+        reducers: impl IntoIterator<Item = (String, Arc<dyn DynReducer>)>,
+    ) -> Result<Self, DuplicateReducer> {
+        let mut registry = Registry::default();
+        for (module, reducer) in reducers {
+            let entry = RegisteredReducer {
+                name: Arc::from(reducer.name()),
+                module: Arc::from(module.as_str()),
+                reducer,
+            };
+            if registry.by_name.contains_key(&entry.name) {
+                return Err(DuplicateReducer(entry.name.to_string()));
+            }
+            for source in entry.reducer.sources() {
+                registry
+                    .by_source
+                    .entry(source)
+                    .or_default()
+                    .push(entry.clone());
+            }
+            registry.by_name.insert(entry.name.clone(), entry.clone());
+            registry.reducers.push(entry);
+        }
+        Ok(registry)
+    }
+
+    /// The reducers that listen to `source`.
+    pub fn for_source(&self, source: &str) -> &[RegisteredReducer] {
+        self.by_source.get(source).map_or(&[], Vec::as_slice)
+    }
+
+    /// A reducer by name.
+    pub fn get(&self, name: &str) -> Option<&RegisteredReducer> {
+        self.by_name.get(name)
+    }
+
+    /// The module that registered reducer `name` (empty when unknown).
+    pub fn module_of(&self, name: &str) -> &str {
+        self.by_name.get(name).map_or("", |r| &r.module)
+    }
+
+    /// All reducers, in registration order.
+    pub fn all(&self) -> &[RegisteredReducer] {
+        &self.reducers
+    }
+
+    /// Whether any reducer listens to `source`.
+    pub fn knows_source(&self, source: &str) -> bool {
+        self.by_source.contains_key(source)
+    }
+}

@@ -1,0 +1,328 @@
+//! The runtime: builds every part from the configuration and the modules, replays the log
+//! into the state store, runs the background tasks, and shuts down in order.
+//!
+//! Start-up: open the log (cutting a torn tail), replay it into the KVS (already-applied
+//! events are skipped), load pending timers, then start the router, the timer service and the
+//! notifier. Shutdown: stop accepting, let every connection hand its last events to the log and
+//! send its final ack, commit and fsync the log, let the router reduce the last batch.
+
+use crate::auth::{AuthConfigError, Authenticator};
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError, KvsConfig, PubSubConfig};
+use crate::ingest::{Ingest, Notifier};
+use crate::kvs::{KvsError, MemoryKvs, SharedKvs};
+use crate::log::{DurableBatch, LogHealth, LogReader, LogWriter, ReadError, WriterConfig};
+use crate::module::{Module, ModuleBuilder};
+use crate::pubsub::{MemoryPubSub, SharedPubSub};
+use crate::router::{Mode, Registry, Router};
+use crate::telemetry::Stats;
+use crate::timers::{TimerService, TimerTable};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad `[auth]` settings.
+    #[error("invalid [auth] settings: {0}")]
+    Auth(#[from] AuthConfigError),
+    /// A file or directory could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What we were doing.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Two reducers share a name.
+    #[error(transparent)]
+    Registry(#[from] crate::router::DuplicateReducer),
+    /// `[modules.X]` for a module that is not built in.
+    #[error("config has [modules.{0}] but no such module is built in (known: {1})")]
+    UnknownModule(String, String),
+    /// The log could not be read back.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The state store failed during replay.
+    #[error("replaying the log into the state store failed: {0}")]
+    Kvs(#[from] KvsError),
+}
+
+/// What the runtime is built from.
+pub struct RuntimeOptions {
+    /// The configuration.
+    pub config: Config,
+    /// The modules, in the order they register.
+    pub modules: Vec<Arc<dyn Module>>,
+    /// The server clock.
+    pub clock: SharedClock,
+    /// Use this KVS instead of the configured one (tests, embedding).
+    pub kvs: Option<SharedKvs>,
+    /// Use this pub/sub instead of the configured one.
+    pub pubsub: Option<SharedPubSub>,
+}
+
+impl RuntimeOptions {
+    /// Options with the given config and modules, on the system clock.
+    pub fn new(config: Config, modules: Vec<Arc<dyn Module>>) -> Self {
+        RuntimeOptions {
+            config,
+            modules,
+            clock: Arc::new(crate::clock::SystemClock),
+            kvs: None,
+            pubsub: None,
+        }
+    }
+}
+
+/// A running ClassPulse node (without its HTTP listener; see [`crate::server`]).
+pub struct Runtime {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The reducers.
+    pub registry: Arc<Registry>,
+    /// The state store.
+    pub kvs: SharedKvs,
+    /// The pub/sub.
+    pub pubsub: SharedPubSub,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The log's health.
+    pub log_health: Arc<LogHealth>,
+    /// The server clock.
+    pub clock: SharedClock,
+    /// Shared ingest state.
+    pub ingest: Arc<Ingest>,
+    /// Durable timers.
+    pub timers: Arc<TimerTable>,
+    /// The log writer.
+    pub writer: LogWriter,
+    /// Cancelled when the node shuts down; connections and background tasks watch it.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Bounds concurrent ingest connections.
+    pub connection_limit: Arc<Semaphore>,
+    /// Events replayed at start-up.
+    pub replayed: u64,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    background: TaskTracker,
+}
+
+impl Runtime {
+    /// Builds and starts a node: opens and replays the log, starts background tasks.
+    ///
+    /// # Errors
+    /// [`StartError`] saying what could not be set up.
+    pub async fn start(options: RuntimeOptions) -> Result<Arc<Runtime>, StartError> {
+        let RuntimeOptions {
+            config,
+            modules,
+            clock,
+            kvs,
+            pubsub,
+        } = options;
+        config.validate()?;
+        let auth = Authenticator::new(&config.auth, std::env::var("CLASSPULSE_TOKEN_SECRET").ok())?;
+
+        let mut builder = ModuleBuilder::default();
+        let mut names = Vec::new();
+        for module in &modules {
+            builder.current_module = module.name().to_owned();
+            names.push(module.name().to_owned());
+            module.register(&mut builder);
+        }
+        if let Some(unknown) = config.modules.keys().find(|k| !names.contains(k)) {
+            return Err(StartError::UnknownModule(unknown.clone(), names.join(", ")));
+        }
+        let timers = Arc::new(TimerTable::new());
+        let mut reducers = builder.reducers;
+        reducers.push(("core".to_owned(), timers.reducer()));
+        let registry = Arc::new(Registry::new(reducers)?);
+
+        let kvs: SharedKvs = kvs.unwrap_or_else(|| match &config.kvs {
+            KvsConfig::Memory {} => Arc::new(MemoryKvs::new()),
+        });
+        let pubsub: SharedPubSub = pubsub.unwrap_or_else(|| match &config.pubsub {
+            PubSubConfig::Memory { capacity } => Arc::new(MemoryPubSub::new(*capacity)),
+        });
+        let stats = Arc::new(Stats::default());
+        let log_health = Arc::new(LogHealth::default());
+        let node: Arc<str> = Arc::from(config.server.node_id.as_str());
+        let log_dir = log_dir(&config);
+
+        let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(64);
+        let (writer, writer_thread) = LogWriter::open(
+            WriterConfig {
+                dir: log_dir.clone(),
+                segment_bytes: config.log.segment_mib * 1024 * 1024,
+                commit_interval: Duration::from_millis(config.log.commit_interval_ms),
+                fsync: config.log.fsync,
+                queue: config.log.queue,
+            },
+            clock.clone(),
+            log_health.clone(),
+            committed_tx,
+        )
+        .map_err(|source| StartError::Io {
+            what: format!("cannot open the event log in {}", log_dir.display()),
+            source,
+        })?;
+
+        let router = Arc::new(Router::new(
+            registry.clone(),
+            kvs.clone(),
+            pubsub.clone(),
+            timers.clone(),
+            stats.clone(),
+        ));
+        let replayed = replay(&router, &log_dir).await?;
+        let pending_timers = timers.load(&*kvs).await?;
+        if pending_timers > 0 {
+            tracing::info!(timers = pending_timers, "pending timers restored");
+        }
+
+        let shutdown = CancellationToken::new();
+        let background = TaskTracker::new();
+        let router_task = tokio::spawn({
+            let router = router.clone();
+            async move {
+                while let Some(batch) = committed_rx.recv().await {
+                    apply_live(&router, &batch).await;
+                }
+            }
+        });
+        let notifier = Arc::new(Notifier::default());
+        background.spawn(notifier.clone().run(pubsub.clone(), shutdown.clone()));
+        background.spawn(
+            TimerService::new(timers.clone(), clock.clone(), writer.clone(), node.clone())
+                .run(shutdown.clone()),
+        );
+
+        let ingest = Arc::new(Ingest::new(
+            config.ingest.clone(),
+            auth,
+            writer.clone(),
+            stats.clone(),
+            node,
+            clock.clone(),
+            notifier,
+            builder.adapters,
+        ));
+        let connection_limit = Arc::new(Semaphore::new(config.ingest.max_connections));
+        Ok(Arc::new(Runtime {
+            config: Arc::new(config),
+            registry,
+            kvs,
+            pubsub,
+            stats,
+            log_health,
+            clock,
+            ingest,
+            timers,
+            writer,
+            shutdown,
+            tasks: TaskTracker::new(),
+            connection_limit,
+            replayed,
+            writer_thread: Mutex::new(Some(writer_thread)),
+            router_task: Mutex::new(Some(router_task)),
+            background,
+        }))
+    }
+
+    /// Shuts down in order: connections finish and send their last acks, the log commits and
+    /// syncs, the router reduces the last batch, background tasks stop. Idempotent.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.writer.close().await;
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let router = self
+            .router_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(router) = router {
+            let _ = router.await;
+        }
+        self.background.close();
+        self.background.wait().await;
+    }
+
+    /// The directory of this node's event log.
+    pub fn log_dir(&self) -> PathBuf {
+        log_dir(&self.config)
+    }
+
+    /// Problems that make the node degraded (empty when healthy).
+    pub async fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(p) = self.log_health.problem() {
+            problems.push(p);
+        }
+        if !self.kvs.healthy().await {
+            problems.push("state store unreachable".into());
+        }
+        if !self.pubsub.healthy().await {
+            problems.push("pub/sub unreachable".into());
+        }
+        problems
+    }
+}
+
+/// The log directory for a configuration: `<data_dir>/log`.
+pub fn log_dir(config: &Config) -> PathBuf {
+    config.server.data_dir.join("log")
+}
+
+async fn replay(router: &Router, dir: &std::path::Path) -> Result<u64, StartError> {
+    let started = Instant::now();
+    let mut reader = LogReader::open(dir, 1)?;
+    let mut events = 0u64;
+    while let Some(batch) = reader.next_batch()? {
+        events += batch.len() as u64;
+        router.apply(&batch, Mode::Replay).await?;
+    }
+    if events > 0 {
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            events,
+            seconds = format!("{secs:.2}"),
+            rate = format!("{:.0}/s", events as f64 / secs.max(1e-9)),
+            "state rebuilt from the event log"
+        );
+    }
+    Ok(events)
+}
+
+async fn apply_live(router: &Router, batch: &DurableBatch) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match router.apply(batch, Mode::Live).await {
+            Ok(_) => return,
+            Err(e) => {
+                // The events are durable in the log; keep trying rather than lose state.
+                tracing::error!(error = %e, "applying committed events failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

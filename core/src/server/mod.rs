@@ -1,0 +1,55 @@
+//! The HTTP and WebSocket surface of the core: `/wsapi/in/`, the read API, health checks.
+//!
+//! [`routes`] builds the router apart from serving it, so HTTP routes are tested with
+//! `oneshot` and the binary merges in the dashboards' routes; [`serve`] runs it on a listener
+//! until a shutdown signal, then drains the runtime.
+
+mod health;
+mod ingest_ws;
+mod state_api;
+
+use crate::runtime::Runtime;
+use axum::Router;
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The core's routes, with the runtime as state.
+pub fn routes(runtime: Arc<Runtime>) -> Router {
+    Router::new()
+        .route("/wsapi/in/", get(ingest_ws::upgrade))
+        .route("/wsapi/in", get(ingest_ws::upgrade))
+        .route("/api/state/{safe_user_id}", get(state_api::student_state))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(runtime)
+}
+
+/// Serves `app` on `listener` until `signal` resolves, then shuts the runtime down in order
+/// (connections finish and are acknowledged, the log is synced).
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    listener: TcpListener,
+    app: Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = runtime.shutdown.clone();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        signal.await;
+        stop.cancel();
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await?;
+    runtime.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Counters the runtime keeps about itself, shown on `/healthz?verbose` and used by tests.
+//!
+//! Each counter is bumped where the thing happens, next to the `tracing` line that reports it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an incoming frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// A binary frame.
+    Binary,
+    /// Not valid JSON.
+    InvalidJson,
+    /// Over the size limit.
+    TooLarge,
+    /// Nested deeper than the limit.
+    TooDeep,
+    /// Valid JSON but not an object.
+    NotAnObject,
+    /// An object without an `event` field.
+    NoEventType,
+    /// A bad or expired token.
+    BadToken,
+    /// Too many events held before authentication.
+    TooManyHeld,
+}
+
+impl Rejection {
+    /// Stable label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Rejection::Binary => "binary_frame",
+            Rejection::InvalidJson => "invalid_json",
+            Rejection::TooLarge => "too_large",
+            Rejection::TooDeep => "too_deep",
+            Rejection::NotAnObject => "not_an_object",
+            Rejection::NoEventType => "no_event_type",
+            Rejection::BadToken => "bad_token",
+            Rejection::TooManyHeld => "too_many_held",
+        }
+    }
+
+    const ALL: [Rejection; 8] = [
+        Rejection::Binary,
+        Rejection::InvalidJson,
+        Rejection::TooLarge,
+        Rejection::TooDeep,
+        Rejection::NotAnObject,
+        Rejection::NoEventType,
+        Rejection::BadToken,
+        Rejection::TooManyHeld,
+    ];
+}
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    events_accepted: AtomicU64,
+    rejected: [AtomicU64; 8],
+    reducer_failures: AtomicU64,
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+}
+
+impl Stats {
+    /// Counts accepted events.
+    pub fn add_accepted(&self, n: u64) {
+        self.events_accepted.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Counts a rejected frame.
+    pub fn add_rejected(&self, why: Rejection) {
+        let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts reducer failures.
+    pub fn add_reducer_failures(&self, n: u64) {
+        if n > 0 {
+            self.reducer_failures.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    /// A connection opened.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A connection closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+    /// Events accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.events_accepted.load(Ordering::Relaxed)
+    }
+    /// Frames rejected for `why` so far.
+    pub fn rejected(&self, why: Rejection) -> u64 {
+        let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.rejected[i].load(Ordering::Relaxed)
+    }
+    /// Reducer failures so far.
+    pub fn reducer_failures(&self) -> u64 {
+        self.reducer_failures.load(Ordering::Relaxed)
+    }
+    /// Open ingest connections.
+    pub fn connections_open(&self) -> u64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// All counters as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut rejected = serde_json::Map::new();
+        for r in Rejection::ALL {
+            rejected.insert(r.label().into(), self.rejected(r).into());
+        }
+        serde_json::json!({
+            "events_accepted": self.accepted(),
+            "events_rejected": rejected,
+            "reducer_failures": self.reducer_failures(),
+            "connections_open": self.connections_open(),
+            "connections_total": self.connections_total.load(Ordering::Relaxed),
+        })
+    }
+}
