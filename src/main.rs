@@ -1,1 +1,53 @@
-fn main() {}
+//! `classpulse`: the composition root. Parses the command line, loads `config.toml`, lists the
+//! modules this binary ships, and hands them to the core runtime. No logic of its own lives
+//! here; each subcommand is one file under `cli/`.
+
+mod cli;
+mod modules;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// ClassPulse: real-time learning analytics, compatible with Learning Observer's clients.
+#[derive(Debug, Parser)]
+#[command(name = "classpulse", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file. Default: ./config.toml when it exists, else built-in defaults
+    /// (which equal the shipped config.toml).
+    #[arg(long, global = true, env = "CLASSPULSE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(cli::serve::ServeArgs),
+    /// Issue signed student tokens (for the `token` auth method and student page links).
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
+    /// Stream simulated students typing, over real WebSockets, to a running server.
+    Simulate(simulate::SimulateArgs),
+    /// Validate a configuration and print the effective one, defaults included.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cli::serve::run(cli.config, args),
+        Command::Token(cmd) => cli::token::run(cli.config, cmd),
+        Command::Simulate(args) => simulate::run(args),
+        Command::CheckConfig => cli::check_config::run(cli.config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -54,7 +54,8 @@ pub trait Reducer: Send + Sync + 'static {
     /// Unique name, `module.reducer` (`writing.reconstruct`).
     fn name(&self) -> &str;
 
-    /// The event sources this reducer listens to (`org.mitros.writing_analytics`).
+    /// The event sources this reducer listens to (`org.mitros.writing_analytics`); `"*"`
+    /// listens to every source.
     fn sources(&self) -> &[&str];
 
     /// How the state key is derived from an event.

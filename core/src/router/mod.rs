@@ -10,7 +10,7 @@
 
 mod registry;
 
-pub use registry::{DuplicateReducer, RegisteredReducer, Registry};
+pub use registry::{ANY_SOURCE, DuplicateReducer, RegisteredReducer, Registry};
 
 use crate::event::{Event, LogPosition};
 use crate::kvs::{Kvs, KvsError, Slot, StateKey, UpdateBatch};

@@ -4,6 +4,9 @@ use crate::reducer::DynReducer;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The source name that means "every source".
+pub const ANY_SOURCE: &str = "*";
+
 /// A reducer as registered by a module.
 #[derive(Clone)]
 pub struct RegisteredReducer {
@@ -59,9 +62,16 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The reducers that listen to `source`.
-    pub fn for_source(&self, source: &str) -> &[RegisteredReducer] {
-        self.by_source.get(source).map_or(&[], Vec::as_slice)
+    /// The reducers that listen to `source`: those registered for it, then those registered
+    /// for every source (`"*"`).
+    pub fn for_source(&self, source: &str) -> impl Iterator<Item = &RegisteredReducer> {
+        let specific = self.by_source.get(source).map_or(&[][..], Vec::as_slice);
+        let all = if source == ANY_SOURCE {
+            &[][..]
+        } else {
+            self.by_source.get(ANY_SOURCE).map_or(&[][..], Vec::as_slice)
+        };
+        specific.iter().chain(all)
     }
 
     /// A reducer by name.

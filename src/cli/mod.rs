@@ -1,0 +1,6 @@
+//! One file per subcommand.
+
+pub(crate) mod check_config;
+pub(crate) mod config_file;
+pub(crate) mod serve;
+pub(crate) mod token;

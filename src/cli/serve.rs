@@ -1,0 +1,95 @@
+//! `classpulse serve`: run a node until Ctrl-C or SIGTERM, then drain and sync the log.
+
+use crate::cli::config_file;
+use anyhow::Context;
+use classpulse_core::runtime::{Runtime, RuntimeOptions};
+use classpulse_core::server;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (overrides `server.bind`), e.g. 0.0.0.0:8888; port 0 picks one.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Directory for the event log (overrides `server.data_dir`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let (mut config, from) = config_file::load(config)?;
+    if let Some(bind) = args.bind {
+        config.server.bind = bind;
+    }
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    config.validate()?;
+    init_tracing();
+    tracing::info!(config = %from, "starting classpulse {}", env!("CARGO_PKG_VERSION"));
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async move {
+            let modules = crate::modules::build(&config)?;
+            let bind = config.server.bind.clone();
+            let insecure: Vec<String> = config
+                .auth
+                .methods
+                .iter()
+                .filter(|m| m.is_insecure())
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect();
+            let runtime = Runtime::start(RuntimeOptions::new(config, modules)).await?;
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind}"))?;
+            let addr = listener.local_addr()?;
+            if !insecure.is_empty() && !addr.ip().is_loopback() {
+                tracing::warn!(
+                    methods = insecure.join(", "),
+                    %addr,
+                    "insecure event auth methods are enabled on a non-loopback address: anyone \
+                     who can reach this port can send events as any student; use the `token` method"
+                );
+            }
+            tracing::info!(events = runtime.replayed, "state restored from the event log");
+            println!("classpulse listening on http://{addr} (ingest: ws://{addr}/wsapi/in/)");
+            let app = server::routes(runtime.clone());
+            server::serve(runtime, listener, app, shutdown_signal()).await?;
+            tracing::info!("stopped; the event log is synced");
+            Ok(())
+        })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("interrupted; shutting down"),
+        () = term => tracing::info!("terminated; shutting down"),
+    }
+}

@@ -1,0 +1,131 @@
+//! `classpulse simulate`: students typing, over real WebSockets, in the writing extension's
+//! shape — keystrokes, and a `google_docs_save` every few characters whose `is` commands
+//! rebuild exactly the typed text. Seeded, so runs repeat. It is the load generator of the
+//! benchmarks and the simulated class of `serve --demo`.
+
+mod client;
+mod frames;
+mod text;
+
+use anyhow::Context;
+use clap::Args;
+use client::{Plan, Totals};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// What to simulate.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SimulateArgs {
+    /// Ingest URL of the server.
+    #[arg(long, default_value = "ws://127.0.0.1:8888/wsapi/in/")]
+    pub(crate) url: String,
+    /// Number of students (one connection each).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) students: usize,
+    /// Characters each student types per document.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) chars: usize,
+    /// Documents each student writes, one after the other.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) docs: usize,
+    /// A `google_docs_save` every this many characters.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) save_every: usize,
+    /// Events per second per student (human typing is about 5); 0 sends as fast as possible.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) rate: f64,
+    /// Frames written per flush (a browser sends 1; batching clients more).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    /// Ask for acks and report send→ack latency.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) ack: bool,
+    /// Seed for the students' texts.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Stop after this many seconds even if not done.
+    #[arg(long)]
+    pub(crate) duration: Option<f64>,
+    /// Prefix of the students' user ids (`<prefix><n>`, testcase auth).
+    #[arg(long, default_value = "sim-")]
+    pub(crate) user_prefix: String,
+    /// Only open the connections, authenticate, and hold them (memory measurements).
+    #[arg(long)]
+    pub(crate) idle: bool,
+    /// Local source addresses to spread connections over (one address has ~28,000 ports).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) source_ips: Vec<IpAddr>,
+    /// Worker threads of the generator.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) threads: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async move {
+            let totals = simulate(&args).await?;
+            print_summary(&args, &totals);
+            if totals.connect_errors > 0 && totals.sent == 0 {
+                anyhow::bail!("could not connect to {}", args.url);
+            }
+            Ok(())
+        })
+}
+
+/// Runs a simulation and returns its totals (also used by `serve --demo` and the tests).
+pub(crate) async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
+    let prepared = Instant::now();
+    let plans: Vec<Plan> = (0..args.students)
+        .map(|i| Plan::new(args, i))
+        .collect();
+    let frames: usize = plans.iter().map(|p| p.frames.len()).sum();
+    if !args.json {
+        eprintln!(
+            "simulate: {} students, {} events prepared in {:.2} s; sending to {}",
+            args.students,
+            frames,
+            prepared.elapsed().as_secs_f64(),
+            args.url
+        );
+    }
+    let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    client::run_all(args, plans, deadline).await
+}
+
+fn print_summary(args: &SimulateArgs, t: &Totals) {
+    let secs = t.elapsed.as_secs_f64().max(1e-9);
+    let rate = t.sent as f64 / secs;
+    let (p50, p99) = (t.latency_percentile(50.0), t.latency_percentile(99.0));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "students": args.students, "batch": args.batch, "sent": t.sent, "acked": t.acked,
+                "seconds": secs, "events_per_second": rate,
+                "ack_latency_ms": {"p50": p50, "p99": p99},
+                "errors": t.errors, "connect_errors": t.connect_errors,
+            })
+        );
+    } else if args.idle {
+        println!("{} idle connections held for {:.1} s ({} failed to connect)", t.connected, secs, t.connect_errors);
+    } else {
+        println!(
+            "sent {} events in {:.2} s: {:.0} events/s; acked {}; ack latency p50 {} p99 {}; {} error replies, {} failed connections",
+            t.sent,
+            secs,
+            rate,
+            t.acked,
+            p50.map_or("-".into(), |v| format!("{v:.1} ms")),
+            p99.map_or("-".into(), |v| format!("{v:.1} ms")),
+            t.errors,
+            t.connect_errors
+        );
+    }
+}
