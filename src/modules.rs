@@ -3,9 +3,23 @@
 use classpulse_core::config::Config;
 use classpulse_core::module::Module;
 use classpulse_reducers::ActivityModule;
+use classpulse_writing::{WritingConfig, WritingModule};
 use std::sync::Arc;
 
 /// Every built-in module, configured.
 pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
-    Ok(vec![Arc::new(ActivityModule::new(config.module("activity")?))])
+    let writing: WritingConfig = config.module("writing")?;
+    writing.validate()?;
+    let modules: Vec<Arc<dyn Module>> = vec![
+        Arc::new(ActivityModule::new(config.module("activity")?)),
+        Arc::new(WritingModule::new(writing)),
+    ];
+    let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
+    if let Some(unknown) = config.modules.keys().find(|k| !names.contains(&k.as_str())) {
+        anyhow::bail!(
+            "config has [modules.{unknown}] but no such module is built in (known: {})",
+            names.join(", ")
+        );
+    }
+    Ok(modules)
 }

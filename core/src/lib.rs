@@ -13,18 +13,18 @@
 //! - [`timers`]: durable timers, fired as events through the log;
 //! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
 
-pub mod event;
-pub mod module;
-pub mod reducer;
 pub mod auth;
 pub mod clock;
+pub mod config;
+pub mod event;
 pub mod ingest;
 pub mod kvs;
 pub mod log;
+pub mod module;
 pub mod pubsub;
+pub mod reducer;
 pub mod router;
-pub mod telemetry;
-pub mod timers;
-pub mod config;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
+pub mod timers;

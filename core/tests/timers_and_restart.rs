@@ -17,7 +17,13 @@ const T: Duration = Duration::from_secs(5);
 
 async fn start(dir: &TempDir, clock: &ManualClock) -> TestServer {
     let clock: SharedClock = Arc::new(clock.clone());
-    TestServer::start(Config::default(), dir.path(), vec![Arc::new(TestModule)], Some(clock)).await
+    TestServer::start(
+        Config::default(),
+        dir.path(),
+        vec![Arc::new(TestModule)],
+        Some(clock),
+    )
+    .await
 }
 
 async fn alarm_state(s: &TestServer, user: &str) -> Value {
@@ -41,7 +47,10 @@ async fn wait_rang(s: &TestServer, user: &str, n: u64) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("alarm for {user} did not ring {n} times: {}", alarm_state(s, user).await);
+    panic!(
+        "alarm for {user} did not ring {n} times: {}",
+        alarm_state(s, user).await
+    );
 }
 
 #[tokio::test]
@@ -52,13 +61,24 @@ async fn a_timer_fires_through_the_log_at_its_time() {
     arm(&s, "t1").await;
     clock.advance(Duration::from_millis(9_999));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(alarm_state(&s, "tc-testcase-t1").await["rang"], 0, "not before its time");
+    assert_eq!(
+        alarm_state(&s, "tc-testcase-t1").await["rang"],
+        0,
+        "not before its time"
+    );
     clock.advance(Duration::from_millis(1));
     let st = wait_rang(&s, "tc-testcase-t1", 1).await;
     assert_eq!(st["rang_at"][0], json!(1_800_000_010_000_000i64));
-    let fired: Vec<_> = s.log().into_iter().filter(|l| l.get("timer").is_some()).collect();
+    let fired: Vec<_> = s
+        .log()
+        .into_iter()
+        .filter(|l| l.get("timer").is_some())
+        .collect();
     assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0]["auth"]["safe_user_id"], "tc-testcase-t1", "the fired event carries the arming identity");
+    assert_eq!(
+        fired[0]["auth"]["safe_user_id"], "tc-testcase-t1",
+        "the fired event carries the arming identity"
+    );
     assert_eq!(s.runtime.timers.scheduled(), 0);
     s.stop().await;
 }
@@ -81,7 +101,11 @@ async fn a_timer_due_while_the_server_was_down_fires_at_start_up_once() {
     let s = start(&dir, &clock).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(alarm_state(&s, "tc-testcase-t2").await["rang"], 1);
-    let fired = s.log().into_iter().filter(|l| l.get("timer").is_some()).count();
+    let fired = s
+        .log()
+        .into_iter()
+        .filter(|l| l.get("timer").is_some())
+        .count();
     assert_eq!(fired, 1, "fired exactly once across restarts");
     assert_eq!(s.runtime.timers.scheduled(), 0);
     s.stop().await;
@@ -123,15 +147,24 @@ async fn state_after_a_restart_equals_state_before_and_nothing_is_applied_twice(
     s.settle().await;
     let mut before = Vec::new();
     for user in ["r1", "r2", "r3"] {
-        before.push(get_json(&s.http(&format!("/api/state/tc-testcase-{user}"))).await.1);
+        before.push(
+            get_json(&s.http(&format!("/api/state/tc-testcase-{user}")))
+                .await
+                .1,
+        );
     }
     s.stop().await;
     let s = start(&dir, &clock).await;
     assert_eq!(s.runtime.replayed, 150);
     for (i, user) in ["r1", "r2", "r3"].iter().enumerate() {
-        let after = get_json(&s.http(&format!("/api/state/tc-testcase-{user}"))).await.1;
+        let after = get_json(&s.http(&format!("/api/state/tc-testcase-{user}")))
+            .await
+            .1;
         assert_eq!(after, before[i]);
-        assert_eq!(after["test.count"][format!("student:tc-testcase-{user}")]["count"], 50);
+        assert_eq!(
+            after["test.count"][format!("student:tc-testcase-{user}")]["count"],
+            50
+        );
     }
     s.stop().await;
 }
@@ -142,12 +175,22 @@ async fn a_notification_reaches_the_students_open_socket() {
     let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
     let s = start(&dir, &clock).await;
     let mut listener = connect(&s.ws_url()).await;
-    send_json(&mut listener, &json!({"event": "lock_fields", "fields": {"source": SOURCE, "user_id": "n1"}})).await;
+    send_json(
+        &mut listener,
+        &json!({"event": "lock_fields", "fields": {"source": SOURCE, "user_id": "n1"}}),
+    )
+    .await;
     recv_status(&mut listener, "auth", T).await.expect("auth");
     let mut other = connect(&s.ws_url()).await;
-    send_json(&mut other, &json!({"event": "lock_fields", "fields": {"source": SOURCE, "user_id": "n1"}})).await;
+    send_json(
+        &mut other,
+        &json!({"event": "lock_fields", "fields": {"source": SOURCE, "user_id": "n1"}}),
+    )
+    .await;
     send_json(&mut other, &json!({"event": "poke"})).await;
-    let note = recv_status(&mut listener, "poked", T).await.expect("notified");
+    let note = recv_status(&mut listener, "poked", T)
+        .await
+        .expect("notified");
     assert_eq!(note["by"], "test");
     assert_eq!(clock.now(), Timestamp::from_millis(1_800_000_000_000));
     s.stop().await;

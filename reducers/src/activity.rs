@@ -42,13 +42,21 @@ impl Module for ActivityModule {
     }
 
     fn register(&self, m: &mut ModuleBuilder) {
-        m.reducer(EventCount::new("activity.event_count", &[ANY_SOURCE], Scope::student()))
-            .reducer(TimeOnTask::new(
-                "activity.time_on_task",
-                &[ANY_SOURCE],
-                Scope::student(),
-                self.config.time_on_task_threshold_secs,
-            ))
-            .reducer(LastActivity::new("activity.last_activity", &[ANY_SOURCE], Scope::student()));
+        m.reducer(EventCount::new(
+            "activity.event_count",
+            &[ANY_SOURCE],
+            Scope::student(),
+        ))
+        .reducer(TimeOnTask::new(
+            "activity.time_on_task",
+            &[ANY_SOURCE],
+            Scope::student(),
+            self.config.time_on_task_threshold_secs,
+        ))
+        .reducer(LastActivity::new(
+            "activity.last_activity",
+            &[ANY_SOURCE],
+            Scope::student(),
+        ));
     }
 }

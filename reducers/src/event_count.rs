@@ -57,7 +57,9 @@ mod tests {
         let r = EventCount::new("t.count", &["s"], Scope::student());
         let mut state = EventCountState::default();
         for i in 0..3 {
-            with_event(i, r#"{"event":"x"}"#, |e| assert!(r.reduce(&mut state, e).is_changed()));
+            with_event(i, r#"{"event":"x"}"#, |e| {
+                assert!(r.reduce(&mut state, e).is_changed())
+            });
         }
         assert_eq!(state.count, 3);
     }

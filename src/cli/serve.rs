@@ -2,9 +2,9 @@
 
 use crate::cli::config_file;
 use anyhow::Context;
+use clap::Args;
 use classpulse_core::runtime::{Runtime, RuntimeOptions};
 use classpulse_core::server;
-use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -55,7 +55,10 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                      who can reach this port can send events as any student; use the `token` method"
                 );
             }
-            tracing::info!(events = runtime.replayed, "state restored from the event log");
+            tracing::info!(
+                events = runtime.replayed,
+                "state restored from the event log"
+            );
             println!("classpulse listening on http://{addr} (ingest: ws://{addr}/wsapi/in/)");
             let app = server::routes(runtime.clone());
             server::serve(runtime, listener, app, shutdown_signal()).await?;
@@ -67,8 +70,10 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

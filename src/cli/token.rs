@@ -2,8 +2,8 @@
 
 use crate::cli::config_file;
 use anyhow::{Context, bail};
-use classpulse_core::auth::token::{Claims, is_safe_id, issue};
 use clap::Subcommand;
+use classpulse_core::auth::token::{Claims, is_safe_id, issue};
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +29,9 @@ pub(crate) fn run(config: Option<PathBuf>, command: TokenCommand) -> anyhow::Res
         .ok()
         .filter(|s| !s.is_empty())
         .or(config.auth.token_secret.clone())
-        .context("no token secret: set auth.token_secret in the config or CLASSPULSE_TOKEN_SECRET")?;
+        .context(
+            "no token secret: set auth.token_secret in the config or CLASSPULSE_TOKEN_SECRET",
+        )?;
     if secret.len() < 16 {
         bail!("the token secret must be at least 16 bytes");
     }
@@ -37,6 +39,9 @@ pub(crate) fn run(config: Option<PathBuf>, command: TokenCommand) -> anyhow::Res
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
     let exp = now + i64::from(ttl) * 86_400;
-    println!("{}", issue(secret.as_bytes(), &Claims { sub: student, exp }));
+    println!(
+        "{}",
+        issue(secret.as_bytes(), &Claims { sub: student, exp })
+    );
     Ok(())
 }

@@ -18,7 +18,11 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub(crate) fn new(args: &SimulateArgs, student: usize) -> Self {
-        let mut rng = Rng::new(args.seed.wrapping_mul(1_000_003).wrapping_add(student as u64));
+        let mut rng = Rng::new(
+            args.seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(student as u64),
+        );
         let user_id = format!("{}{student}", args.user_prefix);
         let mut out = Vec::new();
         if !args.idle {
@@ -85,7 +89,8 @@ pub(crate) async fn run_all(
     let n = plans.len();
     for (i, plan) in plans.into_iter().enumerate() {
         let args = args.clone();
-        let source = (!args.source_ips.is_empty()).then(|| args.source_ips[i % args.source_ips.len()]);
+        let source =
+            (!args.source_ips.is_empty()).then(|| args.source_ips[i % args.source_ips.len()]);
         let ready = ready_tx.clone();
         let go = go.clone();
         tasks.push(tokio::spawn(async move {
@@ -107,16 +112,18 @@ pub(crate) async fn run_all(
             totals.merge(t);
         }
     }
-    totals.elapsed = if args.idle { start.elapsed() } else { sending.elapsed() };
+    totals.elapsed = if args.idle {
+        start.elapsed()
+    } else {
+        sending.elapsed()
+    };
     Ok(totals)
 }
 
 async fn connect(
     url: &str,
     source: Option<IpAddr>,
-) -> anyhow::Result<
-    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-> {
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
     let request = url::Url::parse(url)?;
     let host = request.host_str().unwrap_or("127.0.0.1").to_owned();
     let port = request.port_or_known_default().unwrap_or(80);
@@ -137,8 +144,7 @@ async fn connect(
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(64 * 1024);
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
     Ok(ws)
 }
 
@@ -177,9 +183,7 @@ async fn student(
         let _ = sink
             .send(Message::Text(frames::keystroke("idle", 'a', 0.0).into()))
             .await;
-        let hold = async {
-            while let Some(Ok(_)) = stream.next().await {}
-        };
+        let hold = async { while let Some(Ok(_)) = stream.next().await {} };
         match deadline {
             Some(d) => {
                 let _ = tokio::time::timeout_at(d.into(), hold).await;
@@ -263,7 +267,11 @@ async fn student(
         // Wait for the acks to catch up (bounded), then hang up.
         let wait = tokio::time::timeout(Duration::from_secs(30), reader).await;
         if let Ok(Ok(t)) = wait {
-            totals.merge(Totals { connected: 0, sent: 0, ..t });
+            totals.merge(Totals {
+                connected: 0,
+                sent: 0,
+                ..t
+            });
         }
         let _ = sink.send(Message::Close(None)).await;
     } else {

@@ -82,9 +82,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
 /// Runs a simulation and returns its totals (also used by `serve --demo` and the tests).
 pub(crate) async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
     let prepared = Instant::now();
-    let plans: Vec<Plan> = (0..args.students)
-        .map(|i| Plan::new(args, i))
-        .collect();
+    let plans: Vec<Plan> = (0..args.students).map(|i| Plan::new(args, i)).collect();
     let frames: usize = plans.iter().map(|p| p.frames.len()).sum();
     if !args.json {
         eprintln!(
@@ -95,7 +93,9 @@ pub(crate) async fn simulate(args: &SimulateArgs) -> anyhow::Result<Totals> {
             args.url
         );
     }
-    let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let deadline = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d));
     client::run_all(args, plans, deadline).await
 }
 
@@ -114,7 +114,10 @@ fn print_summary(args: &SimulateArgs, t: &Totals) {
             })
         );
     } else if args.idle {
-        println!("{} idle connections held for {:.1} s ({} failed to connect)", t.connected, secs, t.connect_errors);
+        println!(
+            "{} idle connections held for {:.1} s ({} failed to connect)",
+            t.connected, secs, t.connect_errors
+        );
     } else {
         println!(
             "sent {} events in {:.2} s: {:.0} events/s; acked {}; ack latency p50 {} p99 {}; {} error replies, {} failed connections",

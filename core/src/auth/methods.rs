@@ -61,7 +61,9 @@ pub enum AuthConfigError {
     #[error("auth.methods is empty: no client could ever authenticate")]
     NoMethods,
     /// `token` without a secret.
-    #[error("auth.methods includes \"token\" but no auth.token_secret (or CLASSPULSE_TOKEN_SECRET) is set")]
+    #[error(
+        "auth.methods includes \"token\" but no auth.token_secret (or CLASSPULSE_TOKEN_SECRET) is set"
+    )]
     NoSecret,
     /// Insecure methods next to `token`.
     #[error(
@@ -146,12 +148,7 @@ impl Authenticator {
     /// Tries each method on an event. `lookup` reads the event's top-level fields (lock fields
     /// merged); `guest_id` is the connection's guest cookie (or a fresh id); `now_secs` is for
     /// token expiry.
-    pub fn authenticate(
-        &self,
-        event: &dyn Lookup,
-        guest_id: &str,
-        now_secs: i64,
-    ) -> Attempt {
+    pub fn authenticate(&self, event: &dyn Lookup, guest_id: &str, now_secs: i64) -> Attempt {
         let string = |name: &str| -> Option<String> {
             event
                 .raw_field(name)
@@ -191,7 +188,9 @@ impl Authenticator {
                     });
                 }
                 Method::Testcase => {
-                    let Some(id) = string("user_id") else { continue };
+                    let Some(id) = string("user_id") else {
+                        continue;
+                    };
                     return Attempt::Authenticated(encoded(
                         "tc",
                         format!("testcase-{id}"),
@@ -301,12 +300,19 @@ mod tests {
             ("testcase-alice".into(), "tc-testcase-alice".into())
         );
         assert_eq!(
-            user(attempt(&auth, r#"{"chrome_identity":{"id":"00123"},"user_id":"x"}"#)),
+            user(attempt(
+                &auth,
+                r#"{"chrome_identity":{"id":"00123"},"user_id":"x"}"#
+            )),
             ("gc-123".into(), "gc-123".into())
         );
         // An empty chrome identity falls through to the next method, as in LO's recording.
         assert_eq!(
-            user(attempt(&auth, r#"{"chrome_identity":{},"user_id":"lo-event-node-driver"}"#)).1,
+            user(attempt(
+                &auth,
+                r#"{"chrome_identity":{},"user_id":"lo-event-node-driver"}"#
+            ))
+            .1,
             "tc-testcase-lo-event-node-driver"
         );
         assert_eq!(
@@ -314,7 +320,10 @@ mod tests {
             "mch-hi-zihan"
         );
         assert_eq!(attempt(&auth, r#"{"event":"x"}"#), Attempt::NotYet);
-        assert_eq!(encode_id("gcu", "1234; DROP TABLE *"), "gcu-1234%3B+DROP+TABLE+%2A");
+        assert_eq!(
+            encode_id("gcu", "1234; DROP TABLE *"),
+            "gcu-1234%3B+DROP+TABLE+%2A"
+        );
     }
 
     #[test]
@@ -338,7 +347,10 @@ mod tests {
             token_secret: None,
             ..base.clone()
         };
-        assert_eq!(Authenticator::new(&no_secret, None).unwrap_err(), AuthConfigError::NoSecret);
+        assert_eq!(
+            Authenticator::new(&no_secret, None).unwrap_err(),
+            AuthConfigError::NoSecret
+        );
         assert!(Authenticator::new(&no_secret, Some("0123456789abcdef".into())).is_ok());
     }
 
@@ -353,9 +365,24 @@ mod tests {
             None,
         )
         .unwrap();
-        let t = token::issue(b"0123456789abcdef", &token::Claims { sub: "s1".into(), exp: 2000 });
-        assert_eq!(user(attempt(&auth, &format!(r#"{{"token":"{t}"}}"#))).1, "s1");
-        let old = token::issue(b"0123456789abcdef", &token::Claims { sub: "s1".into(), exp: 10 });
+        let t = token::issue(
+            b"0123456789abcdef",
+            &token::Claims {
+                sub: "s1".into(),
+                exp: 2000,
+            },
+        );
+        assert_eq!(
+            user(attempt(&auth, &format!(r#"{{"token":"{t}"}}"#))).1,
+            "s1"
+        );
+        let old = token::issue(
+            b"0123456789abcdef",
+            &token::Claims {
+                sub: "s1".into(),
+                exp: 10,
+            },
+        );
         assert_eq!(
             attempt(&auth, &format!(r#"{{"token":"{old}"}}"#)),
             Attempt::Refused("token expired".into())

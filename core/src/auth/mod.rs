@@ -7,4 +7,4 @@
 mod methods;
 pub mod token;
 
-pub use methods::{AuthConfig, AuthConfigError, Authenticator, Attempt, Method};
+pub use methods::{Attempt, AuthConfig, AuthConfigError, Authenticator, Method};

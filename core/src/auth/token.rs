@@ -96,14 +96,29 @@ mod tests {
 
     #[test]
     fn tampering_is_detected() {
-        let t = issue(b"k", &Claims { sub: "a".into(), exp: 10 });
+        let t = issue(
+            b"k",
+            &Claims {
+                sub: "a".into(),
+                exp: 10,
+            },
+        );
         let (p, s) = t.split_once('.').unwrap();
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"b","exp":10}"#);
-        assert_eq!(verify(b"k", &format!("{forged_payload}.{s}"), 0), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(b"k", &format!("{forged_payload}.{s}"), 0),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(verify(b"k", p, 0), Err(TokenError::Malformed));
         assert_eq!(verify(b"k", "x.y", 0), Err(TokenError::Malformed));
         assert_eq!(verify(b"k", &t, 10), Err(TokenError::Expired));
-        let bad = issue(b"k", &Claims { sub: "a b".into(), exp: 10 });
+        let bad = issue(
+            b"k",
+            &Claims {
+                sub: "a b".into(),
+                exp: 10,
+            },
+        );
         assert_eq!(verify(b"k", &bad, 0), Err(TokenError::BadSubject));
     }
 }

@@ -186,7 +186,10 @@ impl Config {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad(
                 "server.bind",
-                &format!("{:?} is not an address like 127.0.0.1:8888", self.server.bind),
+                &format!(
+                    "{:?} is not an address like 127.0.0.1:8888",
+                    self.server.bind
+                ),
             );
         }
         let id = &self.server.node_id;
@@ -275,6 +278,9 @@ mod tests {
         assert!(e.to_string().contains("server.bind"));
         let e = Config::parse("[log]\nsegment_mib = 0\n", Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("log.segment_mib"));
-        assert_eq!(Config::parse("", Path::new("c.toml")).unwrap(), Config::default());
+        assert_eq!(
+            Config::parse("", Path::new("c.toml")).unwrap(),
+            Config::default()
+        );
     }
 }

@@ -59,7 +59,10 @@ impl Timestamp {
 
     /// This time plus a duration (saturating).
     pub fn plus(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(d.as_micros().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_micros().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// The time from `earlier` to `self`; zero when `earlier` is later.

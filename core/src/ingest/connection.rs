@@ -164,8 +164,11 @@ pub async fn serve<W, R, E>(
         let _ = conn.send_replies(&mut sink).await;
     }
     if !conn.held.is_empty() {
-        tracing::info!(conn = id, events = conn.held.len(),
-            "connection closed before it authenticated; its held events were not accepted");
+        tracing::info!(
+            conn = id,
+            events = conn.held.len(),
+            "connection closed before it authenticated; its held events were not accepted"
+        );
     }
     if let Some(auth) = &conn.auth {
         ingest.notifier.unregister(&auth.safe_user_id, id);
@@ -173,7 +176,11 @@ pub async fn serve<W, R, E>(
     let _ = sink.send(Message::Close(None)).await;
     let _ = sink.close().await;
     ingest.stats.connection_closed();
-    tracing::debug!(conn = id, accepted = conn.accepted, "ingest connection closed");
+    tracing::debug!(
+        conn = id,
+        accepted = conn.accepted,
+        "ingest connection closed"
+    );
 }
 
 impl Conn {
@@ -181,7 +188,10 @@ impl Conn {
         match message {
             Message::Text(text) => self.handle_text(text.as_str()),
             Message::Binary(_) => {
-                self.reject(Rejection::Binary, "binary frames are not events; send JSON text".into());
+                self.reject(
+                    Rejection::Binary,
+                    "binary frames are not events; send JSON text".into(),
+                );
                 Flow::Continue
             }
             Message::Close(_) => Flow::Closed,
@@ -199,7 +209,10 @@ impl Conn {
             }
         };
         let Some(kind) = fields.str("event") else {
-            self.reject(Rejection::NoEventType, "an event needs a string \"event\" field".into());
+            self.reject(
+                Rejection::NoEventType,
+                "an event needs a string \"event\" field".into(),
+            );
             return Flow::Continue;
         };
         match kind.as_ref() {
@@ -229,7 +242,9 @@ impl Conn {
 
     fn accept(&mut self, fields: &Fields<'_>) {
         let source = self.lock.canonical_source(fields);
-        let derived = self.ingest.derive_fields(&source, &self.lock.merged(fields));
+        let derived = self
+            .ingest
+            .derive_fields(&source, &self.lock.merged(fields));
         if let Some(auth) = self.auth.clone() {
             self.push_event(&auth, &source, |out, lock| {
                 lock.write_merged(fields, &source, &derived, out)
@@ -237,7 +252,8 @@ impl Conn {
             return;
         }
         let mut client = Vec::with_capacity(256);
-        self.lock.write_merged(fields, &source, &derived, &mut client);
+        self.lock
+            .write_merged(fields, &source, &derived, &mut client);
         if self.held.len() >= self.ingest.config.max_held_events {
             self.reject(
                 Rejection::TooManyHeld,
@@ -254,11 +270,10 @@ impl Conn {
 
     fn try_authenticate(&mut self, fields: &Fields<'_>) {
         let now = self.ingest.clock.now().as_micros() / 1_000_000;
-        let attempt = self.ingest.auth.authenticate(
-            &self.lock.merged(fields),
-            &self.info.guest_id,
-            now,
-        );
+        let attempt =
+            self.ingest
+                .auth
+                .authenticate(&self.lock.merged(fields), &self.info.guest_id, now);
         match attempt {
             Attempt::Authenticated(auth) => {
                 tracing::debug!(conn = self.id, user = %auth.safe_user_id, "connection authenticated");
@@ -330,7 +345,9 @@ impl Conn {
 
     async fn send_replies<W: Sink<Message> + Unpin>(&mut self, sink: &mut W) -> Result<(), ()> {
         for reply in self.replies.drain(..) {
-            sink.feed(Message::Text(reply.into())).await.map_err(|_| ())?;
+            sink.feed(Message::Text(reply.into()))
+                .await
+                .map_err(|_| ())?;
         }
         sink.flush().await.map_err(|_| ())
     }

@@ -53,7 +53,10 @@ pub fn decode(
     if text.len() > max_bytes {
         return Err((
             Rejection::TooLarge,
-            format!("frame of {} bytes exceeds the limit of {max_bytes} bytes", text.len()),
+            format!(
+                "frame of {} bytes exceeds the limit of {max_bytes} bytes",
+                text.len()
+            ),
         ));
     }
     if too_deep(text.as_bytes(), max_depth) {
@@ -67,7 +70,10 @@ pub fn decode(
         Err(e) => {
             // Valid JSON of another type is a different mistake from broken JSON.
             if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                Err((Rejection::NotAnObject, "an event must be a JSON object".into()))
+                Err((
+                    Rejection::NotAnObject,
+                    "an event must be a JSON object".into(),
+                ))
             } else {
                 Err((Rejection::InvalidJson, format!("invalid JSON: {e}")))
             }
@@ -82,10 +88,22 @@ mod tests {
     #[test]
     fn classifies_bad_frames() {
         assert_eq!(decode("{", 100, 10).unwrap_err().0, Rejection::InvalidJson);
-        assert_eq!(decode("[1]", 100, 10).unwrap_err().0, Rejection::NotAnObject);
-        assert_eq!(decode("\"x\"", 100, 10).unwrap_err().0, Rejection::NotAnObject);
-        assert_eq!(decode(&"x".repeat(101), 100, 10).unwrap_err().0, Rejection::TooLarge);
-        assert_eq!(decode(r#"{"a":[[[]]]}"#, 100, 3).unwrap_err().0, Rejection::TooDeep);
+        assert_eq!(
+            decode("[1]", 100, 10).unwrap_err().0,
+            Rejection::NotAnObject
+        );
+        assert_eq!(
+            decode("\"x\"", 100, 10).unwrap_err().0,
+            Rejection::NotAnObject
+        );
+        assert_eq!(
+            decode(&"x".repeat(101), 100, 10).unwrap_err().0,
+            Rejection::TooLarge
+        );
+        assert_eq!(
+            decode(r#"{"a":[[[]]]}"#, 100, 3).unwrap_err().0,
+            Rejection::TooDeep
+        );
         assert!(decode(r#"{"a":[[]]}"#, 100, 3).is_ok());
         assert!(decode(r#"{"a":"\"[[[[[["}"#, 100, 2).is_ok());
     }

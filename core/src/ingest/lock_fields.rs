@@ -17,7 +17,10 @@ const RESERVED: [&str; 3] = ["auth", "token", "ack"];
 /// `FIELD_RENAMES`), applied to an event's top-level keys.
 const LEGACY_RENAMES: [(&str, &str); 18] = [
     ("event-type", "event_type"),
-    ("org.mitros.writing-analytics", "org.mitros.writing_analytics"),
+    (
+        "org.mitros.writing-analytics",
+        "org.mitros.writing_analytics",
+    ),
     ("teacher-tag", "teacher_tag"),
     ("user-tag", "user_tag"),
     ("process-server", "process_server"),
@@ -32,7 +35,10 @@ const LEGACY_RENAMES: [(&str, &str); 18] = [
     ("total-time-on-task", "total_time_on_task"),
     ("summary-stats", "summary_stats"),
     ("student-data", "student_data"),
-    ("org.mitros.dynamic-assessment", "org.mitros.dynamic_assessment"),
+    (
+        "org.mitros.dynamic-assessment",
+        "org.mitros.dynamic_assessment",
+    ),
     ("da-guest", "da_guest"),
 ];
 
@@ -222,12 +228,18 @@ mod tests {
         let mut lock = LockFields::default();
         assert!(update(&mut lock, r#"{"source":"org.x","version":"1"}"#));
         // A second header without a source merges.
-        assert!(update(&mut lock, r#"{"user_id":"u1","chrome_identity":{}}"#));
+        assert!(update(
+            &mut lock,
+            r#"{"user_id":"u1","chrome_identity":{}}"#
+        ));
         // A repeated header with the same source is ignored entirely.
         assert!(!update(&mut lock, r#"{"source":"org.x","user_id":"u2"}"#));
         // A different source merges.
         assert!(update(&mut lock, r#"{"source":"org.y","version":"2"}"#));
-        let m = merged(&lock, r#"{"event":"k","version":"0","auth":{"user_id":"evil"}}"#);
+        let m = merged(
+            &lock,
+            r#"{"event":"k","version":"0","auth":{"user_id":"evil"}}"#,
+        );
         assert_eq!(m["source"], "org.y");
         assert_eq!(m["version"], "2");
         assert_eq!(m["user_id"], "u1");

@@ -14,11 +14,11 @@ pub use notify::Notifier;
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
+use crate::event::Lookup;
 use crate::log::LogWriter;
 use crate::module::EventAdapter;
 use crate::telemetry::Stats;
 use serde::{Deserialize, Serialize};
-use crate::event::Lookup;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -120,11 +120,7 @@ impl Ingest {
     }
 
     /// Fields the registered adapters derive for an event of `source`.
-    pub fn derive_fields(
-        &self,
-        source: &str,
-        event: &dyn Lookup,
-    ) -> Vec<(&'static str, String)> {
+    pub fn derive_fields(&self, source: &str, event: &dyn Lookup) -> Vec<(&'static str, String)> {
         let mut derived = Vec::new();
         for adapter in &self.adapters {
             let sources = adapter.sources();

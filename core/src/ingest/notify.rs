@@ -25,7 +25,10 @@ struct Envelope {
 impl Notifier {
     /// Registers a socket of `student`.
     pub fn register(&self, student: &str, conn: u64, tx: mpsc::Sender<String>) {
-        self.sockets.entry(student.to_owned()).or_default().push((conn, tx));
+        self.sockets
+            .entry(student.to_owned())
+            .or_default()
+            .push((conn, tx));
     }
 
     /// Forgets a socket.

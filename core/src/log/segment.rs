@@ -141,7 +141,8 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(file_name(1));
         let mut f = File::create(&path).unwrap();
-        f.write_all(b"{\"seq\":1,\"x\":1}\n{\"seq\":2,\"x\":2}\n{\"seq\":3,\"x").unwrap();
+        f.write_all(b"{\"seq\":1,\"x\":1}\n{\"seq\":2,\"x\":2}\n{\"seq\":3,\"x")
+            .unwrap();
         drop(f);
         let r = recover_tail(&path).unwrap();
         assert_eq!(r.last_seq, 2);

@@ -377,7 +377,9 @@ impl Thread {
                 self.segment_len = 0;
                 tracing::debug!(segment = %path.display(), "new log segment");
             }
-            Err(e) => tracing::error!(error = %e, "could not start a new log segment; continuing in the current one"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start a new log segment; continuing in the current one")
+            }
         }
     }
 }

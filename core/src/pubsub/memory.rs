@@ -51,12 +51,15 @@ impl PubSub for MemoryPubSub {
 
     async fn subscribe(&self, topic: &str) -> Result<Subscription, PubSubError> {
         let rx = self.sender(topic).subscribe();
-        Ok(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Ok(bytes) => Some((Delivery::Message(bytes), rx)),
-                Err(broadcast::error::RecvError::Lagged(n)) => Some((Delivery::Lagged(n), rx)),
-                Err(broadcast::error::RecvError::Closed) => None,
-            }
-        })))
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move {
+                match rx.recv().await {
+                    Ok(bytes) => Some((Delivery::Message(bytes), rx)),
+                    Err(broadcast::error::RecvError::Lagged(n)) => Some((Delivery::Lagged(n), rx)),
+                    Err(broadcast::error::RecvError::Closed) => None,
+                }
+            },
+        )))
     }
 }

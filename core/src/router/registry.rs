@@ -69,7 +69,9 @@ impl Registry {
         let all = if source == ANY_SOURCE {
             &[][..]
         } else {
-            self.by_source.get(ANY_SOURCE).map_or(&[][..], Vec::as_slice)
+            self.by_source
+                .get(ANY_SOURCE)
+                .map_or(&[][..], Vec::as_slice)
         };
         specific.iter().chain(all)
     }

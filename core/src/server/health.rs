@@ -11,7 +11,10 @@ pub(super) async fn healthz(State(rt): State<Arc<Runtime>>) -> (StatusCode, Stri
     if problems.is_empty() {
         (StatusCode::OK, "ok\n".into())
     } else {
-        (StatusCode::OK, format!("degraded: {}\n", problems.join("; ")))
+        (
+            StatusCode::OK,
+            format!("degraded: {}\n", problems.join("; ")),
+        )
     }
 }
 

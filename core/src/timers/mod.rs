@@ -176,8 +176,7 @@ impl TimerTable {
     pub async fn load(&self, kvs: &dyn Kvs) -> Result<usize, KvsError> {
         let mut pending = BTreeMap::new();
         kvs.read(&self.key, &*self.reducer, &mut |slot: Option<&Slot>| {
-            if let Some(state) = slot.and_then(|s| s.state.as_any().downcast_ref::<TimerState>())
-            {
+            if let Some(state) = slot.and_then(|s| s.state.as_any().downcast_ref::<TimerState>()) {
                 pending = state.pending.clone();
             }
         })
@@ -316,7 +315,11 @@ impl TimerService {
         }
     }
 
-    async fn fire(&self, id: &str, timer: &PendingTimer) -> Result<(), crate::log::writer::LogClosed> {
+    async fn fire(
+        &self,
+        id: &str,
+        timer: &PendingTimer,
+    ) -> Result<(), crate::log::writer::LogClosed> {
         let client = serde_json::to_string(&timer.event).unwrap_or_else(|_| "{}".into());
         let source = timer
             .event

@@ -1,0 +1,81 @@
+//! The writing analytics as ClassPulse reducers, one per Learning Observer reducer.
+//!
+//! | reducer | scope | Learning Observer |
+//! | --- | --- | --- |
+//! | `writing.reconstruct` | student, `doc_id` | `reconstruct` |
+//! | `writing.time_on_task` | student, `doc_id` | `gdoc_scope_time_on_task` |
+//! | `writing.tab_time_on_task` | student, `doc_id`, `tab_id` | `gdoc_tab_scope_time_on_task` |
+//! | `writing.binned_time_on_task` | student, `doc_id` | `binned_time_on_task` |
+//! | `writing.tab_list` | student, `doc_id` | `tab_list` |
+//! | `writing.event_count` | student | `event_count` (keyed `doc_id: None` there) |
+//! | `writing.document_list` | student | `document_list` |
+//! | `writing.last_document` | student | `last_document` |
+//! | `writing.document_tagging` | student | `document_tagging` |
+//! | `writing.document_access_timestamps` | student | `document_access_timestamps` |
+//! | `writing.student_profile` | student | `student_profile` |
+//!
+//! Each adapts the core's [`Event`] to the pure analytics of this crate; the state types are
+//! those analytics' types, so stored states have Learning Observer's JSON shape. An event
+//! without a scope field (`doc_id`, `tab_id`) never reaches a scoped reducer (the router skips
+//! it, as Learning Observer does). Learning Observer's `nlp_components` and
+//! `languagetool_process` hold results computed elsewhere and are not reducers here.
+
+mod documents;
+mod reconstruct;
+mod student;
+mod time_on_task;
+
+pub use documents::{
+    DocumentAccessTimestampsReducer, DocumentListReducer, DocumentTaggingReducer,
+    LastDocumentReducer, TabListReducer,
+};
+pub use reconstruct::ReconstructReducer;
+pub use student::{EventCountReducer, StudentProfileReducer};
+pub use time_on_task::{BinnedTimeOnTaskReducer, TabTimeOnTaskReducer, TimeOnTaskReducer};
+
+use crate::client::{ClientFields, raw_member};
+use classpulse_core::event::Event;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The writing extension's event source.
+pub const SOURCE: &str = "org.mitros.writing_analytics";
+
+/// The sources every writing reducer listens to.
+pub(crate) const SOURCES: &[&str] = &[SOURCE];
+
+/// A core event seen through [`ClientFields`]: fields are parsed only when read.
+pub struct EventFields<'a, 'e>(pub &'a Event<'e>);
+
+impl ClientFields for EventFields<'_, '_> {
+    fn kind(&self) -> Cow<'_, str> {
+        self.0.kind()
+    }
+
+    fn value(&self, name: &str) -> Option<Value> {
+        self.0.field::<Value>(name)
+    }
+
+    fn string(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.0.str_field(name)
+    }
+
+    fn raw_json(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.0.raw(name).map(|raw| Cow::Borrowed(raw.get()))
+    }
+
+    fn member(&self, name: &str, key: &str) -> Option<Value> {
+        raw_member(self.0.raw(name)?.get(), key)
+    }
+
+    fn may_contain(&self, name: &str, needle: &str) -> bool {
+        self.0
+            .raw(name)
+            .is_some_and(|raw| raw.get().contains(needle))
+    }
+}
+
+/// The event's server time in seconds, Learning Observer's `server.time`.
+pub(crate) fn server_secs(event: &Event<'_>) -> f64 {
+    event.time.as_secs_f64()
+}
