@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-const T: Duration = Duration::from_secs(10);
 
 /// Sends every frame of a recording on one connection; returns the server's replies.
 async fn replay(server: &Server, frames: &Path) -> Vec<Value> {
