@@ -227,11 +227,13 @@ async fn a_client_that_does_not_ask_gets_only_learning_observers_messages() {
 async fn tokens_are_accepted_and_bad_ones_refused() {
     let dir = TempDir::new("token");
     let secret = "a-test-secret-of-enough-length";
-    let mut config = Config::default();
-    config.auth = AuthConfig {
-        methods: vec![Method::Token],
-        allow_insecure_auth: false,
-        token_secret: Some(secret.into()),
+    let config = Config {
+        auth: AuthConfig {
+            methods: vec![Method::Token],
+            allow_insecure_auth: false,
+            token_secret: Some(secret.into()),
+        },
+        ..Config::default()
     };
     let s = server(config, &dir).await;
     let now = std::time::SystemTime::now()
