@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(cli.config, args),
         Command::Token(cmd) => cli::token::run(cli.config, cmd),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => simulate::run(cli.config, args),
         Command::CheckConfig => cli::check_config::run(cli.config),
     };
     match result {

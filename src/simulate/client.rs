@@ -56,6 +56,16 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// Totals of a run that sent (and had acknowledged) `sent` events in `elapsed`.
+    pub(crate) fn finished(sent: u64, elapsed: Duration) -> Self {
+        Totals {
+            sent,
+            acked: sent,
+            elapsed,
+            ..Totals::default()
+        }
+    }
+
     /// A latency percentile in milliseconds.
     pub(crate) fn latency_percentile(&self, p: f64) -> Option<f64> {
         if self.latencies_us.is_empty() {

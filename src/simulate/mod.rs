@@ -5,6 +5,7 @@
 
 mod client;
 mod frames;
+mod in_process;
 mod text;
 
 use anyhow::Context;
@@ -61,15 +62,34 @@ pub(crate) struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Skip the network: start a runtime in this process (from the configuration, in a
+    /// temporary data directory) and feed the students through the ingest protocol over
+    /// in-memory channels. Reports CPU time per event.
+    #[arg(long)]
+    pub(crate) in_process: bool,
 }
 
-pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(config: Option<std::path::PathBuf>, args: SimulateArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()
         .context("starting the async runtime")?
         .block_on(async move {
+            if args.in_process {
+                let (config, _) = crate::cli::config_file::load(config)?;
+                let (totals, cpu) = in_process::run(&args, config).await?;
+                let secs = totals.elapsed.as_secs_f64().max(1e-9);
+                println!(
+                    "in-process: {} events in {:.2} s: {:.0} events/s; {:.2} µs CPU per event ({:.2} s CPU)",
+                    totals.sent,
+                    secs,
+                    totals.sent as f64 / secs,
+                    cpu * 1e6 / totals.sent.max(1) as f64,
+                    cpu
+                );
+                return Ok(());
+            }
             let totals = simulate(&args).await?;
             print_summary(&args, &totals);
             if totals.connect_errors > 0 && totals.sent == 0 {

@@ -114,25 +114,41 @@ impl Router {
             results: Vec::new(),
             events: &events,
         };
-        let mut index: HashMap<(usize, ScopeKey), usize, foldhash::fast::RandomState> =
-            HashMap::default();
-        // Each distinct scope's key is derived once per event, however many reducers share it.
-        let mut scope_keys: Vec<(Scope, Option<ScopeKey>)> = Vec::with_capacity(4);
+        let mut index: HashMap<OwnedKey, usize, foldhash::fast::RandomState> = HashMap::default();
+        // Each distinct scope's key text is written once per event, into a reused buffer, and
+        // looked up borrowed: a key is allocated only the first time a batch meets it.
+        let mut scope_keys: Vec<(Scope, String, bool)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
-            scope_keys.clear();
+            for entry in &mut scope_keys {
+                entry.2 = false;
+            }
+            let mut used = 0;
             for reducer in self.registry.for_source(&event.source) {
-                let key = match scope_keys.iter().find(|(s, _)| *s == reducer.scope) {
-                    Some((_, key)) => key.clone(),
+                let position = match scope_keys[..used]
+                    .iter()
+                    .position(|(s, _, _)| *s == reducer.scope)
+                {
+                    Some(p) => p,
                     None => {
-                        let key = reducer.scope.key_for(event);
-                        scope_keys.push((reducer.scope, key.clone()));
-                        key
+                        if used == scope_keys.len() {
+                            scope_keys.push((reducer.scope, String::with_capacity(96), false));
+                        }
+                        let entry = &mut scope_keys[used];
+                        entry.0 = reducer.scope;
+                        entry.2 = reducer.scope.write_key(event, &mut entry.1).is_some();
+                        used += 1;
+                        used - 1
                     }
                 };
-                let Some(scope) = key else { continue };
-                let slot = *index
-                    .entry((reducer.index, scope))
-                    .or_insert_with_key(|(_, scope)| {
+                let (_, text, present) = &scope_keys[position];
+                if !*present {
+                    continue;
+                }
+                let lookup = BorrowedKey(reducer.index, text);
+                let slot = match index.get(&lookup as &dyn KeyView) {
+                    Some(&slot) => slot,
+                    None => {
+                        let scope = ScopeKey::from_text(text);
                         work.keys.push((
                             StateKey {
                                 reducer: reducer.name.clone(),
@@ -142,8 +158,11 @@ impl Router {
                         ));
                         work.pending.push(Vec::new());
                         work.results.push(KeyResult::default());
-                        work.keys.len() - 1
-                    });
+                        let slot = work.keys.len() - 1;
+                        index.insert(OwnedKey(reducer.index, scope), slot);
+                        slot
+                    }
+                };
                 work.pending[slot].push(event_index);
             }
         }
@@ -233,6 +252,56 @@ impl Router {
     }
 }
 
+/// A batch-local state key: (reducer index, scope key).
+#[derive(Clone, PartialEq, Eq)]
+struct OwnedKey(usize, ScopeKey);
+
+/// The same key, borrowed: what the router looks up before deciding to allocate.
+struct BorrowedKey<'s>(usize, &'s str);
+
+/// What both key forms expose, so the map can be queried with a borrowed key.
+trait KeyView {
+    fn parts(&self) -> (usize, &str);
+}
+
+impl KeyView for OwnedKey {
+    fn parts(&self) -> (usize, &str) {
+        (self.0, self.1.as_str())
+    }
+}
+
+impl KeyView for BorrowedKey<'_> {
+    fn parts(&self) -> (usize, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for OwnedKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for OwnedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
 #[derive(Default)]
 struct KeyResult {
     changed: bool,
@@ -260,9 +329,25 @@ impl UpdateBatch for Work<'_, '_> {
         // A retry (lost compare-and-set) starts over from the fresher slot.
         let result = &mut self.results[index];
         *result = KeyResult::default();
+        // The highest position applied from the node of the events at hand (a batch is nearly
+        // always one node's), advanced in the slot when the node changes and at the end.
+        let mut applied: Option<(&str, u64)> = None;
+        let mut last: Option<LogPosition<'_>> = None;
         for &event_index in &self.pending[index] {
             let event = &self.events[event_index];
-            if slot.applied.covers(event.position) {
+            let node = event.position.node;
+            let upto = match applied {
+                Some((n, seq)) if std::ptr::eq(n, node) || n == node => seq,
+                _ => {
+                    if let Some(pos) = last.take() {
+                        slot.applied.advance(pos);
+                    }
+                    let seq = slot.applied.of(node);
+                    applied = Some((node, seq));
+                    seq
+                }
+            };
+            if event.position.seq <= upto {
                 result.skipped += 1;
                 continue;
             }
@@ -278,7 +363,8 @@ impl UpdateBatch for Work<'_, '_> {
                     .unwrap_or_else(|| "panic".into());
                 Outcome::error(format!("panicked: {reason}"))
             });
-            slot.applied.advance(event.position);
+            applied = Some((node, event.position.seq));
+            last = Some(event.position);
             let (changed, effects, error) = outcome.into_parts();
             if let Some(reason) = error {
                 result.failures += 1;
@@ -291,6 +377,9 @@ impl UpdateBatch for Work<'_, '_> {
             result
                 .effects
                 .extend(effects.into_iter().map(|e| (event_index, e)));
+        }
+        if let Some(pos) = last {
+            slot.applied.advance(pos);
         }
         result.changed
     }

@@ -149,37 +149,67 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     }
 }
 
-/// The members of the writing extension's `object` that the reducers read, parsed in one
-/// pass (the other members are skipped unparsed).
-#[derive(Debug, Default, serde::Deserialize)]
+/// Where the members of the writing extension's `object` that the reducers read sit in its
+/// raw JSON, found in one pass (values are parsed only when asked for, and nothing is
+/// allocated to find them).
+#[derive(Debug, Default)]
 pub(crate) struct ObjectMembers {
-    id: Option<Value>,
-    url: Option<Value>,
-    title: Option<Value>,
-    tab_id: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
+    id: Option<(usize, usize)>,
+    url: Option<(usize, usize)>,
+    title: Option<(usize, usize)>,
+    tab_id: Option<(usize, usize)>,
+    kind: Option<(usize, usize)>,
+}
+
+#[derive(serde::Deserialize)]
+struct ObjectRaw<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    url: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    title: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    tab_id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a serde_json::value::RawValue>,
 }
 
 impl ObjectMembers {
-    /// Parses `raw`; `None` when it is not an object.
+    /// Finds the members in `raw`; `None` when it is not an object.
     pub(crate) fn parse(raw: &str) -> Option<Self> {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
-        serde_json::from_str(raw).ok()
+        let found: ObjectRaw<'_> = serde_json::from_str(raw).ok()?;
+        let base = raw.as_ptr() as usize;
+        let range = |v: Option<&serde_json::value::RawValue>| {
+            v.map(|v| {
+                let start = v.get().as_ptr() as usize - base;
+                (start, start + v.get().len())
+            })
+        };
+        Some(ObjectMembers {
+            id: range(found.id),
+            url: range(found.url),
+            title: range(found.title),
+            tab_id: range(found.tab_id),
+            kind: range(found.kind),
+        })
     }
 
-    /// A member: `Some(None)` when absent, `None` when it is not one this type keeps.
-    pub(crate) fn get(&self, key: &str) -> Option<Option<&Value>> {
-        Some(match key {
-            "id" => self.id.as_ref(),
-            "url" => self.url.as_ref(),
-            "title" => self.title.as_ref(),
-            "tab_id" => self.tab_id.as_ref(),
-            "type" => self.kind.as_ref(),
+    /// A member of `raw` (the same text [`ObjectMembers::parse`] saw): `Some(None)` when
+    /// absent, `None` when it is not one this type keeps.
+    pub(crate) fn get(&self, raw: &str, key: &str) -> Option<Option<Value>> {
+        let range = match key {
+            "id" => self.id,
+            "url" => self.url,
+            "title" => self.title,
+            "tab_id" => self.tab_id,
+            "type" => self.kind,
             _ => return None,
-        })
+        };
+        Some(range.and_then(|(s, e)| serde_json::from_str(raw.get(s..e)?).ok()))
     }
 }
 

@@ -134,13 +134,10 @@ impl ClientFields for LookupFields<'_> {
 
     fn member(&self, name: &str, key: &str) -> Option<Value> {
         if name == "object" {
-            let members = self.1.get_or_init(|| {
-                self.0
-                    .raw_field("object")
-                    .and_then(|raw| ObjectMembers::parse(raw.get()))
-            });
-            match members.as_ref().map(|m| m.get(key)) {
-                Some(Some(found)) => return found.cloned(),
+            let raw = self.0.raw_field("object")?.get();
+            let members = self.1.get_or_init(|| ObjectMembers::parse(raw));
+            match members.as_ref().map(|m| m.get(raw, key)) {
+                Some(Some(found)) => return found,
                 None => return None,
                 Some(None) => {}
             }
@@ -187,6 +184,10 @@ impl DocIdAdapter {
 }
 
 impl EventAdapter for DocIdAdapter {
+    fn inputs(&self) -> &[&str] {
+        &["doc_id", "object"]
+    }
+
     fn derive(&self, event: &dyn Lookup) -> Vec<(&'static str, String)> {
         if let Some(fast) = Self::fast(event) {
             return fast;
