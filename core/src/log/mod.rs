@@ -7,10 +7,13 @@
 //! router. A crash can leave a torn last line; it is detected, reported and cut off on open.
 
 mod health;
+pub mod lock;
 pub mod reader;
 pub mod segment;
+pub mod system;
 pub mod writer;
 
 pub use health::LogHealth;
+pub use lock::{LockError, LogLock};
 pub use reader::{LogReader, ReadError};
 pub use writer::{AckTracker, DurableBatch, LogWriter, PendingEvent, WriterConfig};
