@@ -110,8 +110,7 @@ fn around(
         if day_number(date) < today - 1 {
             continue;
         }
-        let start = Zones::instant(&tz, date, rec.start);
-        let end = Zones::instant(&tz, date, rec.end);
+        let (start, end) = Zones::span(&tz, date, rec.start, rec.end);
         if end <= at {
             continue;
         }

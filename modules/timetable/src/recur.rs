@@ -409,6 +409,19 @@ impl Zones {
         Timestamp::from_micros(micros)
     }
 
+    /// The start and end instants of an occurrence on `date`, `start`–`end` wall-clock. When
+    /// a DST gap swallows the start (02:30 on a spring-forward night), the end instant could
+    /// come out no later than the start; the occurrence then keeps its wall-clock length.
+    pub fn span(tz: &TimeZone, date: Date, start: Time, end: Time) -> (Timestamp, Timestamp) {
+        let s = Zones::instant(tz, date, start);
+        let mut e = Zones::instant(tz, date, end);
+        if e <= s {
+            let length = end.duration_since(start).as_micros() as i64;
+            e = Timestamp::from_micros(s.as_micros() + length.max(0));
+        }
+        (s, e)
+    }
+
     /// The civil date-time of `at` in `tz`.
     pub fn civil(tz: &TimeZone, at: Timestamp) -> jiff::civil::DateTime {
         let ts = jiff::Timestamp::from_microsecond(at.as_micros())
@@ -423,10 +436,9 @@ impl Zones {
         holidays: &'a [DateRange],
     ) -> impl Iterator<Item = Occurrence> + 'a {
         let tz = self.get(rec.time_zone.as_deref());
-        rec.dates(holidays).map(move |date| Occurrence {
-            start: Zones::instant(&tz, date, rec.start),
-            end: Zones::instant(&tz, date, rec.end),
-            date,
+        rec.dates(holidays).map(move |date| {
+            let (start, end) = Zones::span(&tz, date, rec.start, rec.end);
+            Occurrence { start, end, date }
         })
     }
 }
