@@ -5,7 +5,7 @@
 //!   next import's diff.
 //! - [`CourseReducer`] (`timetable.course`, one state per course): the course's schedule and
 //!   its live now/next. At every event it recomputes [`Live`] at the event's server time,
-//!   arms one timer (`timetable.tick.<course>`) for the next start or end, and, as TAs' blocks
+//!   arms one timer (`timetable.tick.<course>.<due>`) for the next start or end, and, as TAs' blocks
 //!   begin and end, emits the office-hours module's `ta_on_duty` / `ta_off_duty` events (as
 //!   timers due at once, so they go through the log) or, in reminder mode, notifies the
 //!   course's staff.
@@ -78,9 +78,12 @@ pub struct CourseState {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CourseReducer;
 
-/// The id of a course's now/next timer.
-pub fn tick_id(course: &str) -> String {
-    format!("timetable.tick.{course}")
+/// The id of a course's now/next timer due at `at`. Each due time gets its own id: the
+/// core drops a timer re-armed under the id of the timer whose event is being reduced (its
+/// "fired" record is applied after the effects of the same event), so a tick re-arming itself
+/// under one fixed id would be lost.
+pub fn tick_id(course: &str, at: Timestamp) -> String {
+    format!("timetable.tick.{course}.{}", at.as_micros())
 }
 
 impl Reducer for CourseReducer {
@@ -173,16 +176,19 @@ fn recompute(state: &mut CourseState, course: &str, at: Timestamp) -> Outcome {
         .map(|(ta, (block, _))| (ta, block))
         .collect();
     if live.next_change != state.tick_at {
-        outcome = match live.next_change {
-            Some(when) => outcome.timer(TimerRequest {
-                id: tick_id(course),
+        if let Some(old) = state.tick_at {
+            // A no-op when it is the tick being reduced (already fired).
+            outcome = outcome.with(Effect::CancelTimer {
+                id: tick_id(course, old),
+            });
+        }
+        if let Some(when) = live.next_change {
+            outcome = outcome.timer(TimerRequest {
+                id: tick_id(course, when),
                 at: when,
                 event: json!({"event": kind::TICK, "source": SOURCE, "course_id": course}),
-            }),
-            None => outcome.with(Effect::CancelTimer {
-                id: tick_id(course),
-            }),
-        };
+            });
+        }
         state.tick_at = live.next_change;
     }
     state.live = live;
