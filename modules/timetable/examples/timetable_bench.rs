@@ -83,7 +83,6 @@ fn generate() -> String {
     for s in 0..SECTIONS {
         by_course[s % COURSES].push(s);
     }
-    let mut ta = 0usize;
     for (c, sections) in by_course.iter().enumerate() {
         let _ = writeln!(
             t,
@@ -105,10 +104,13 @@ fn generate() -> String {
         let _ = writeln!(
             t,
             "[[courses.office_hours]]\nta = \"t{:04}\"\ndays = \"{}\"\nstart = \"17:00\"\nend = \"18:30\"\nlocation = \"Online\"\n",
-            ta % TAS,
-            if (c + c / TAS) % 2 == 0 { "M" } else { "R" }
+            c % TAS,
+            if (c + c / TAS).is_multiple_of(2) {
+                "M"
+            } else {
+                "R"
+            }
         );
-        ta += 1;
     }
     t
 }

@@ -78,6 +78,15 @@ impl Conflict {
     }
 }
 
+/// A meeting or block to expand: its slot, when, room, people and section enrollment.
+type Entry<'a> = (
+    Slot,
+    &'a Recurrence,
+    Option<&'a String>,
+    Vec<&'a String>,
+    Option<u32>,
+);
+
 struct Item {
     start: Timestamp,
     end: Timestamp,
@@ -133,13 +142,7 @@ pub fn check(t: &Timetable) -> Vec<Conflict> {
                 ),
             });
         }
-        let mut entries: Vec<(
-            Slot,
-            &Recurrence,
-            Option<&String>,
-            Vec<&String>,
-            Option<u32>,
-        )> = Vec::new();
+        let mut entries: Vec<Entry<'_>> = Vec::new();
         for section in &course.sections {
             for m in &section.meetings {
                 let mut who: Vec<&String> = m.instructors.iter().collect();

@@ -97,11 +97,11 @@ pub fn parse(text: &str) -> Result<Vec<Component>, IcalError> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(rest) = raw.strip_prefix([' ', '\t']) {
-            if let Some((_, last)) = logical.last_mut() {
-                last.push_str(rest);
-                continue;
-            }
+        if let Some(rest) = raw.strip_prefix([' ', '\t'])
+            && let Some((_, last)) = logical.last_mut()
+        {
+            last.push_str(rest);
+            continue;
         }
         if !raw.trim().is_empty() {
             logical.push((i + 1, raw.to_owned()));
@@ -405,15 +405,15 @@ pub fn import(text: &str, course_id: &str, timetable: &Timetable) -> Result<IcsI
     // RECURRENCE-ID overrides: (uid, date) that the master must skip.
     let mut overridden: BTreeSet<(String, Date)> = BTreeSet::new();
     for ev in &events {
-        if let (Some(uid), Some(rid)) = (ev.prop("UID"), ev.prop("RECURRENCE-ID")) {
-            if let Ok(when) = parse_when(&rid.value, rid.param("TZID"), &zones, rid.line) {
-                let date = match &when {
-                    When::Date(d) => *d,
-                    When::Local(dt, _) => dt.date(),
-                    When::Utc(ts) => zones_default(&zones).to_datetime(*ts).date(),
-                };
-                overridden.insert((uid.value.trim().to_owned(), date));
-            }
+        if let (Some(uid), Some(rid)) = (ev.prop("UID"), ev.prop("RECURRENCE-ID"))
+            && let Ok(when) = parse_when(&rid.value, rid.param("TZID"), &zones, rid.line)
+        {
+            let date = match &when {
+                When::Date(d) => *d,
+                When::Local(dt, _) => dt.date(),
+                When::Utc(ts) => zones_default(&zones).to_datetime(*ts).date(),
+            };
+            overridden.insert((uid.value.trim().to_owned(), date));
         }
     }
     let mut meeting_ids: BTreeSet<String> = BTreeSet::new();

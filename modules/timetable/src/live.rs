@@ -92,16 +92,16 @@ pub struct Live {
     pub next_change: Option<Timestamp>,
 }
 
-/// The current and next occurrence of `rec` around `at`: (start, end) pairs.
+/// An occurrence's (start, end).
+type Span = (Timestamp, Timestamp);
+
+/// The current and next occurrence of `rec` around `at`.
 fn around(
     zones: &mut Zones,
     rec: &Recurrence,
     holidays: &[DateRange],
     at: Timestamp,
-) -> (
-    Option<(Timestamp, Timestamp)>,
-    Option<(Timestamp, Timestamp)>,
-) {
+) -> (Option<Span>, Option<Span>) {
     let tz = zones.get(rec.time_zone.as_deref());
     // Dates more than a day before `at`'s local date cannot be current or next.
     let today = day_number(Zones::civil(&tz, at).date());

@@ -17,6 +17,14 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
 
+/// (time, sessions now, sessions next, TAs on duty).
+type Step = (
+    Timestamp,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 async fn state_at(node: &Node, course: &str, at: Timestamp) -> CourseState {
     for _ in 0..500 {
         if let Some(s) = course_state(&node.runtime, course).await.unwrap()
@@ -82,7 +90,7 @@ async fn a_whole_monday() {
     assert_eq!(view["next_duty"][0]["ta"]["name"], "Grace Hopper");
 
     // Each start and end, in order: (time, now, next, TAs on duty).
-    let steps: [(Timestamp, &[&str], &[&str], &[&str]); 8] = [
+    let steps: [Step; 8] = [
         (ny(2026, 9, 14, 9, 0), &["L1"], &["D1"], &[]),
         (ny(2026, 9, 14, 9, 50), &[], &["D1"], &[]),
         (ny(2026, 9, 14, 10, 0), &["D1"], &["B1"], &[]),
