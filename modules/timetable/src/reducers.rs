@@ -220,6 +220,7 @@ fn duty_effect(
                 "ta": ta,
                 "origin": "timetable",
                 "block_id": block,
+                "at": at,
             });
             if let Some(until) = until {
                 event["until"] = json!(until);
