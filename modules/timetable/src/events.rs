@@ -382,14 +382,9 @@ pub fn apply_to_timetable(t: &mut Timetable, event: &Event<'_>) -> Result<bool, 
         | kind::OFFICE_HOURS_CHANGED
         | kind::OFFICE_HOURS_REMOVED => {
             let id = event.str_field("course_id").ok_or_else(|| bad(&kind))?;
-            let course = t.courses.entry(id.to_string()).or_insert_with(|| Course {
-                id: id.to_string(),
-                title: String::new(),
-                term: None,
-                office_hours_mode: None,
-                sections: Vec::new(),
-                office_hours: Vec::new(),
-            });
+            let course = t.courses.get_mut(id.as_ref()).ok_or_else(|| {
+                format!("course {id} has no schedule yet: import it before editing it")
+            })?;
             apply_course_edit(course, event)
         }
         _ => Ok(false),

@@ -158,6 +158,13 @@ pub fn plan(
             new
         }
     };
+    let mut new = new;
+    // Resolve each course's duty mode now, so the catalog records it and changing the
+    // configured default re-sends the courses that follow it.
+    for course in new.courses.values_mut() {
+        course.office_hours_mode =
+            Some(course.office_hours_mode.unwrap_or(config.office_hours_mode));
+    }
     let events = diff(current, &new, config.office_hours_mode);
     let conflicts = check(&new);
     Ok(Plan {

@@ -199,6 +199,10 @@ pub struct Recurrence {
     pub time_zone: Option<String>,
 }
 
+/// The longest date range a recurrence may cover (about five years): timetables are per term,
+/// and every occurrence is expanded when checking or exporting.
+pub const MAX_SPAN_DAYS: i32 = 5 * 366;
+
 fn one() -> u32 {
     1
 }
@@ -300,6 +304,12 @@ impl Recurrence {
         }
         if self.interval == 0 {
             return Err("interval must be at least 1".into());
+        }
+        if day_number(self.until) - day_number(self.from) > MAX_SPAN_DAYS {
+            return Err(format!(
+                "the date range {}..{} is longer than {MAX_SPAN_DAYS} days",
+                self.from, self.until
+            ));
         }
         if let Some(tz) = &self.time_zone {
             TimeZone::get(tz).map_err(|e| format!("unknown time zone {tz:?}: {e}"))?;

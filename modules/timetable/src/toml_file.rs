@@ -58,7 +58,7 @@ use crate::model::{
     Availability, Course, DutyMode, Holiday, Meeting, OfficeHours, Person, Role, Room, Section,
     SectionKind, Term, Timetable, Window,
 };
-use crate::recur::{DateRange, Days, Freq, Recurrence};
+use crate::recur::{DateRange, Days, Freq, MAX_SPAN_DAYS, Recurrence, day_number};
 use jiff::civil::{Date, Time};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -791,6 +791,14 @@ impl Builder<'_> {
                 span,
                 format!("{key}.until"),
                 format!("{until} is before from {from}"),
+            ));
+        }
+        if day_number(until) - day_number(from) > MAX_SPAN_DAYS {
+            let span = w.until.or(w.from).map_or(w.start.span(), Spanned::span);
+            return Err(self.err(
+                span,
+                format!("{key}.until"),
+                format!("{from}..{until} is longer than {MAX_SPAN_DAYS} days"),
             ));
         }
         let interval = match w.every {
