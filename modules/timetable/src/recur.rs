@@ -5,7 +5,7 @@
 //! patterns (`days = "MWF"`), and iCalendar's `RRULE` (`FREQ=WEEKLY|DAILY`, `BYDAY`,
 //! `INTERVAL`, `UNTIL`, `COUNT`) with `EXDATE`s. Dates are civil dates; start and end are civil
 //! (wall-clock) times, so a 9:00 class is at 9:00 local time before and after a DST change,
-//! and its instant moves by the offset change. [`Occurrences`] turns a recurrence into
+//! and its instant moves by the offset change. [`Zones::occurrences`] turns a recurrence into
 //! `(date, start, end)` instants with `jiff`'s tz database; nothing here reads a clock.
 
 use classpulse_core::event::Timestamp;
