@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-
 /// Sends every frame of a recording on one connection; returns the server's replies.
 async fn replay(server: &Server, frames: &Path) -> Vec<Value> {
     let mut ws = connect(&server.ws_url()).await;

@@ -103,6 +103,7 @@ impl<'a> LogLine<'a> {
             fields: self.client,
             timer: self.timer,
             conn: self.conn,
+            memo: Default::default(),
         })
     }
 }
@@ -144,10 +145,18 @@ pub struct EnvelopeBody<'a> {
 impl EnvelopeBody<'_> {
     /// Writes the body; `client` writes the client event object.
     pub fn write(&self, out: &mut Vec<u8>, client: impl FnOnce(&mut Vec<u8>)) {
+        self.write_prefix(out);
+        client(out);
+        out.push(b'}');
+    }
+
+    /// Writes the body up to and including `"client":` (a connection caches it: it is the
+    /// same for all its events of one source); the caller appends the client object and `}`.
+    pub fn write_prefix(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"node\":");
         write_json_string(out, self.node);
         out.extend_from_slice(b",\"conn\":");
-        out.extend_from_slice(itoa(self.conn).as_bytes());
+        write_u64(out, self.conn);
         out.extend_from_slice(b",\"ip\":");
         write_json_string(out, self.ip);
         out.extend_from_slice(b",\"agent\":");
@@ -171,22 +180,49 @@ impl EnvelopeBody<'_> {
             write_json_string(out, timer);
         }
         out.extend_from_slice(b",\"client\":");
-        client(out);
-        out.push(b'}');
     }
 }
 
-/// Writes a whole line: `{"seq":…,"time":…,` + body + newline.
-pub fn finish_line(out: &mut Vec<u8>, seq: u64, time: Timestamp, body: &[u8]) {
+/// Writes a whole line: `{"seq":…,"time":…,` + body + newline. Returns where the body starts
+/// in `out`.
+pub fn finish_line(out: &mut Vec<u8>, seq: u64, time: Timestamp, body: &[u8]) -> usize {
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(itoa(seq).as_bytes());
+    write_u64(out, seq);
     out.extend_from_slice(b",\"time\":");
-    out.extend_from_slice(time.to_string().as_bytes());
+    let micros = time.as_micros();
+    if micros < 0 {
+        out.extend_from_slice(time.to_string().as_bytes());
+    } else {
+        let micros = micros as u64;
+        write_u64(out, micros / 1_000_000);
+        out.push(b'.');
+        let frac = micros % 1_000_000;
+        let mut digits = [b'0'; 6];
+        let mut n = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&digits);
+    }
     out.push(b',');
+    let body_start = out.len();
     out.extend_from_slice(body);
     out.push(b'\n');
+    body_start
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+/// Writes a decimal integer without allocating.
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }

@@ -9,10 +9,55 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
+/// The unparsed JSON text of one value, borrowed from a frame or a log line.
+///
+/// Only the core constructs it, from text that is known to be one valid JSON value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RawJson<'a>(&'a str);
+
+impl<'a> RawJson<'a> {
+    /// The JSON text.
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+
+    /// Wraps text already known to be one valid JSON value (checked by the parser that found
+    /// it, or written by ingest).
+    pub(crate) fn trusted(json: &'a str) -> Self {
+        RawJson(json)
+    }
+
+    /// Deserializes the value.
+    ///
+    /// # Errors
+    /// When the value is not a `T`.
+    pub fn parse<T: Deserialize<'a>>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0)
+    }
+}
+
+impl<'a> From<&'a RawValue> for RawJson<'a> {
+    fn from(raw: &'a RawValue) -> Self {
+        RawJson(raw.get())
+    }
+}
+
 /// The top-level fields of one JSON object, in order, values unparsed.
 #[derive(Debug, Default, Clone)]
 pub struct Fields<'a> {
-    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    entries: Vec<(Cow<'a, str>, RawJson<'a>)>,
+    /// A cheap fingerprint per key (length and first/last bytes), compared before the key
+    /// itself: events are looked up by name many times each.
+    tags: Vec<u32>,
+}
+
+fn tag(key: &str) -> u32 {
+    let b = key.as_bytes();
+    match b {
+        [] => 0,
+        [first, .., last] => ((b.len() as u32) << 16) | (u32::from(*first) << 8) | u32::from(*last),
+        [only] => (1 << 16) | (u32::from(*only) << 8) | u32::from(*only),
+    }
 }
 
 impl<'a> Fields<'a> {
@@ -28,13 +73,22 @@ impl<'a> Fields<'a> {
         serde_json::from_str(json)
     }
 
+    /// Fields from already-split `(key, value)` pairs (ingest hands the router these, so a
+    /// committed event is not parsed twice).
+    pub(crate) fn from_entries(entries: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Self {
+        let tags = entries.iter().map(|(k, _)| tag(k)).collect();
+        Fields { entries, tags }
+    }
+
     /// The raw JSON of the field `name` (the last one, if a key repeats).
-    pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
-        self.entries
+    pub fn raw(&self, name: &str) -> Option<RawJson<'a>> {
+        let wanted = tag(name);
+        self.tags
             .iter()
+            .zip(&self.entries)
             .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| *v)
+            .find(|(t, (k, _))| **t == wanted && k == name)
+            .map(|(_, (_, v))| *v)
     }
 
     /// Deserializes the field `name`; `None` when missing or of another type.
@@ -59,11 +113,11 @@ impl<'a> Fields<'a> {
 
     /// Whether the field `name` is present (with any value, `null` included).
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k == name)
+        self.raw(name).is_some()
     }
 
     /// All fields, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, RawJson<'a>)> + '_ {
         self.entries.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 
@@ -78,22 +132,9 @@ impl<'a> Fields<'a> {
     }
 
     /// Appends a field (no check for duplicates; [`Fields::raw`] returns the last).
-    pub fn push(&mut self, key: Cow<'a, str>, value: &'a RawValue) {
+    pub fn push(&mut self, key: Cow<'a, str>, value: RawJson<'a>) {
+        self.tags.push(tag(&key));
         self.entries.push((key, value));
-    }
-
-    /// Removes every field named `name`.
-    pub fn remove(&mut self, name: &str) {
-        self.entries.retain(|(k, _)| k != name);
-    }
-
-    /// Renames a key in place (keeps its position).
-    pub fn rename(&mut self, from: &str, to: &'static str) {
-        for (k, _) in &mut self.entries {
-            if k == from {
-                *k = Cow::Borrowed(to);
-            }
-        }
     }
 
     /// Writes these fields as one JSON object.
@@ -120,12 +161,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(12));
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                let mut tags = Vec::with_capacity(16);
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    entries.push((key, value));
+                    tags.push(tag(&key));
+                    entries.push((key, RawJson(value.get())));
                 }
-                Ok(Fields { entries })
+                Ok(Fields { entries, tags })
             }
         }
         d.deserialize_map(FieldsVisitor(std::marker::PhantomData))
@@ -136,11 +179,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 /// with lock fields, a log line).
 pub trait Lookup {
     /// The raw JSON of field `name`.
-    fn raw_field(&self, name: &str) -> Option<&RawValue>;
+    fn raw_field(&self, name: &str) -> Option<RawJson<'_>>;
 }
 
 impl Lookup for Fields<'_> {
-    fn raw_field(&self, name: &str) -> Option<&RawValue> {
+    fn raw_field(&self, name: &str) -> Option<RawJson<'_>> {
         self.raw(name)
     }
 }

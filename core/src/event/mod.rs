@@ -8,15 +8,16 @@
 mod auth;
 pub mod envelope;
 mod fields;
+mod memo;
 mod time;
 
 pub use auth::{Auth, Security, deserialize_owned_auth};
 pub use envelope::LogLine;
-pub use fields::{Fields, Lookup, write_json_string};
+pub use fields::{Fields, Lookup, RawJson, write_json_string};
+pub use memo::Memo;
 pub use time::{Timestamp, TimestampParseError};
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Where an event sits in the logs: the node that accepted it and its sequence number there.
@@ -49,6 +50,8 @@ pub struct Event<'a> {
     pub timer: Option<Cow<'a, str>>,
     /// The ingest connection the event came in on (0 for timers and imports).
     pub conn: u64,
+    /// Values derived from this event, shared by the reducers that see it.
+    pub memo: Memo,
 }
 
 impl<'a> Event<'a> {
@@ -73,7 +76,7 @@ impl<'a> Event<'a> {
     }
 
     /// The raw JSON of a top-level client field.
-    pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
+    pub fn raw(&self, name: &str) -> Option<RawJson<'a>> {
         self.fields.raw(name)
     }
 
@@ -85,6 +88,16 @@ impl<'a> Event<'a> {
     /// A top-level client field that is a string.
     pub fn str_field(&self, name: &str) -> Option<Cow<'a, str>> {
         self.fields.str(name)
+    }
+
+    /// A value derived from this event, computed once and shared by every reducer that asks
+    /// for the same type and tag.
+    pub fn memo<T: std::any::Any + Send + Sync>(
+        &self,
+        tag: &'static str,
+        make: impl FnOnce() -> T,
+    ) -> std::sync::Arc<T> {
+        self.memo.get_or_insert(tag, make)
     }
 
     /// Parses one log line into an event.

@@ -15,7 +15,7 @@ use super::{ConnInfo, Ingest, frame};
 use crate::auth::Attempt;
 use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Fields};
-use crate::log::{AckTracker, PendingEvent};
+use crate::log::{AckTracker, FieldSpan, PendingEvent, Prepared};
 use crate::telemetry::Rejection;
 use axum::extract::ws::Message;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -40,6 +40,7 @@ enum Flow {
 /// An event held until the connection authenticates: its merged client JSON and source.
 struct Held {
     client: Vec<u8>,
+    spans: Vec<FieldSpan>,
     source: String,
 }
 
@@ -48,7 +49,9 @@ struct Conn {
     info: ConnInfo,
     id: u64,
     lock: LockFields,
-    auth: Option<Auth<'static>>,
+    auth: Option<Arc<Auth<'static>>>,
+    /// The envelope prefix for the current source (see `EnvelopeBody::write_prefix`).
+    envelope: Option<(Arc<str>, Vec<u8>)>,
     held: Vec<Held>,
     ack: Option<Arc<AckTracker>>,
     accepted: u64,
@@ -82,6 +85,7 @@ pub async fn serve<W, R, E>(
         id,
         lock: LockFields::default(),
         auth: None,
+        envelope: None,
         held: Vec::new(),
         ack: None,
         accepted: 0,
@@ -241,19 +245,23 @@ impl Conn {
     }
 
     fn accept(&mut self, fields: &Fields<'_>) {
-        let source = self.lock.canonical_source(fields);
-        let derived = self
-            .ingest
-            .derive_fields(&source, &self.lock.merged(fields));
-        if let Some(auth) = self.auth.clone() {
-            self.push_event(&auth, &source, |out, lock| {
-                lock.write_merged(fields, &source, &derived, out)
+        let lock = std::mem::take(&mut self.lock);
+        self.accept_with(fields, &lock);
+        self.lock = lock;
+    }
+
+    fn accept_with(&mut self, fields: &Fields<'_>, lock: &LockFields) {
+        let source = lock.canonical_source(fields);
+        let derived = self.ingest.derive_fields(&source, &lock.merged(fields));
+        if self.auth.is_some() {
+            self.push_event(&source, |out, spans| {
+                lock.write_merged(fields, &source, &derived, out, spans)
             });
             return;
         }
         let mut client = Vec::with_capacity(256);
-        self.lock
-            .write_merged(fields, &source, &derived, &mut client);
+        let mut spans = Vec::new();
+        lock.write_merged(fields, &source, &derived, &mut client, &mut spans);
         if self.held.len() >= self.ingest.config.max_held_events {
             self.reject(
                 Rejection::TooManyHeld,
@@ -264,16 +272,26 @@ impl Conn {
             );
             return;
         }
-        self.held.push(Held { client, source });
-        self.try_authenticate(fields);
+        self.held.push(Held {
+            client,
+            spans,
+            source: source.into_owned(),
+        });
+        self.try_authenticate_with(fields, lock);
     }
 
     fn try_authenticate(&mut self, fields: &Fields<'_>) {
+        let lock = std::mem::take(&mut self.lock);
+        self.try_authenticate_with(fields, &lock);
+        self.lock = lock;
+    }
+
+    fn try_authenticate_with(&mut self, fields: &Fields<'_>, lock: &LockFields) {
         let now = self.ingest.clock.now().as_micros() / 1_000_000;
-        let attempt =
-            self.ingest
-                .auth
-                .authenticate(&self.lock.merged(fields), &self.info.guest_id, now);
+        let attempt = self
+            .ingest
+            .auth
+            .authenticate(&lock.merged(fields), &self.info.guest_id, now);
         match attempt {
             Attempt::Authenticated(auth) => {
                 tracing::debug!(conn = self.id, user = %auth.safe_user_id, "connection authenticated");
@@ -282,12 +300,14 @@ impl Conn {
                 self.ingest
                     .notifier
                     .register(&auth.safe_user_id, self.id, self.notify_tx.clone());
+                self.auth = Some(Arc::new(auth));
                 for held in std::mem::take(&mut self.held) {
-                    self.push_event(&auth, &held.source, |out, _| {
-                        out.extend_from_slice(&held.client)
+                    self.push_event(&held.source, |out, spans| {
+                        let offset = out.len() as u32;
+                        out.extend_from_slice(&held.client);
+                        spans.extend(held.spans.iter().map(|s| s.shifted(offset)));
                     });
                 }
-                self.auth = Some(auth);
             }
             Attempt::NotYet => {}
             Attempt::Refused(reason) => {
@@ -298,26 +318,42 @@ impl Conn {
         }
     }
 
-    fn push_event(
-        &mut self,
-        auth: &Auth<'_>,
-        source: &str,
-        client: impl FnOnce(&mut Vec<u8>, &LockFields),
-    ) {
-        let mut body = Vec::with_capacity(512);
-        EnvelopeBody {
-            node: &self.ingest.node,
-            conn: self.id,
-            ip: &self.info.ip,
-            agent: &self.info.agent,
-            auth,
-            source,
-            timer: None,
+    /// Queues one authenticated event: the cached envelope prefix, then the client object
+    /// (written by `client`, which records its field spans), then `}`.
+    fn push_event(&mut self, source: &str, client: impl FnOnce(&mut Vec<u8>, &mut Vec<FieldSpan>)) {
+        let Some(auth) = self.auth.clone() else {
+            return;
+        };
+        if self.envelope.as_ref().is_none_or(|(s, _)| **s != *source) {
+            let mut prefix = Vec::with_capacity(256);
+            EnvelopeBody {
+                node: &self.ingest.node,
+                conn: self.id,
+                ip: &self.info.ip,
+                agent: &self.info.agent,
+                auth: &auth,
+                source,
+                timer: None,
+            }
+            .write_prefix(&mut prefix);
+            self.envelope = Some((Arc::from(source), prefix));
         }
-        .write(&mut body, |out| client(out, &self.lock));
+        let (source, prefix) = self.envelope.as_ref().expect("set above");
+        let mut body = Vec::with_capacity(prefix.len() + 1024);
+        body.extend_from_slice(prefix);
+        let mut spans = Vec::with_capacity(16);
+        client(&mut body, &mut spans);
+        body.push(b'}');
         self.pending.push(PendingEvent {
             body,
             ack: self.ack.clone(),
+            prepared: Some(Prepared {
+                node: self.ingest.node.clone(),
+                auth,
+                source: source.clone(),
+                conn: self.id,
+                fields: spans,
+            }),
         });
         self.accepted += 1;
     }

@@ -7,7 +7,8 @@
 //! data, and are never merged into events: `auth`, `token` (a credential: never logged) and
 //! `ack` (asks for acknowledgements).
 
-use crate::event::{Fields, GENERIC_SOURCE, Lookup, write_json_string};
+use crate::event::{Fields, GENERIC_SOURCE, Lookup, RawJson, write_json_string};
+use crate::log::FieldSpan;
 use serde_json::value::RawValue;
 
 /// Keys never copied into events.
@@ -46,6 +47,9 @@ const LEGACY_RENAMES: [(&str, &str); 18] = [
 #[derive(Debug, Default, Clone)]
 pub struct LockFields {
     fields: Vec<(String, Box<RawValue>)>,
+    /// The canonical form of a string `source` among the lock fields (they win over the
+    /// event's own), kept so events need not recompute it.
+    source: Option<String>,
 }
 
 impl LockFields {
@@ -66,21 +70,33 @@ impl LockFields {
             return Ok(false);
         }
         for (key, value) in fields.iter() {
-            let value: Box<RawValue> = value.to_owned();
+            let value: Box<RawValue> = RawValue::from_string(value.get().to_owned())
+                .map_err(|_| "lock_fields value is not JSON".to_string())?;
             match self.fields.iter_mut().find(|(k, _)| k == key) {
                 Some((_, v)) => *v = value,
                 None => self.fields.push((key.to_owned(), value)),
             }
         }
+        self.source = self
+            .get("source")
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+            .map(|s| s.replace('-', "_"));
         Ok(!fields.is_empty())
     }
 
     /// A lock field's raw value.
-    pub fn get(&self, name: &str) -> Option<&RawValue> {
+    pub fn get(&self, name: &str) -> Option<RawJson<'_>> {
+        // Most lookups miss (the event's own keys are checked against a few headers): compare
+        // lengths before bytes.
         self.fields
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| &**v)
+            .find(|(k, _)| k.len() == name.len() && k == name)
+            .map(|(_, v)| RawJson::from(&**v))
+    }
+
+    /// Whether no lock field was ever set.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 
     /// Whether the client asked for acknowledgements (`"ack": true`).
@@ -89,7 +105,7 @@ impl LockFields {
     }
 
     /// Looks a field up in the merged event: lock fields win over the event's own.
-    pub fn lookup<'s>(&'s self, event: &'s Fields<'_>, name: &str) -> Option<&'s RawValue> {
+    pub fn lookup<'s>(&'s self, event: &'s Fields<'_>, name: &str) -> Option<RawJson<'s>> {
         self.get(name).or_else(|| event.raw(name))
     }
 
@@ -100,73 +116,83 @@ impl LockFields {
 
     /// The canonical source of the merged event: dashes become underscores (Learning
     /// Observer's adapter); none at all gives `org.ets.generic`.
-    pub fn canonical_source(&self, event: &Fields<'_>) -> String {
-        self.lookup(event, "source")
-            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-            .map(|s| s.replace('-', "_"))
-            .unwrap_or_else(|| GENERIC_SOURCE.to_owned())
+    pub fn canonical_source(&self, event: &Fields<'_>) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        if let Some(source) = &self.source {
+            return Cow::Borrowed(source);
+        }
+        if self.get("source").is_some() {
+            // A lock `source` that is not a string: Learning Observer would not route it.
+            return Cow::Borrowed(GENERIC_SOURCE);
+        }
+        match event.str("source") {
+            Some(s) if s.contains('-') => Cow::Owned(s.replace('-', "_")),
+            Some(s) => Cow::Owned(s.into_owned()),
+            None => Cow::Borrowed(GENERIC_SOURCE),
+        }
     }
 
     /// Writes the merged client event: the event's fields (legacy keys renamed, reserved keys
     /// dropped, those a lock field overrides skipped), then the lock fields, then `derived`
     /// fields the event does not already have. `source` is written canonical.
+    ///
+    /// The position of each field written is recorded in `spans` (offsets into `out`), so the
+    /// router can read the event without parsing it again. A derived field replaces an
+    /// existing one whose value is falsy (`null`, `""`, `0`, `false`), as Learning Observer's
+    /// adapters do.
     pub fn write_merged(
         &self,
         event: &Fields<'_>,
         source: &str,
         derived: &[(&'static str, String)],
         out: &mut Vec<u8>,
+        spans: &mut Vec<FieldSpan>,
     ) {
+        let replaced = |key: &str, value: RawJson<'_>| {
+            !derived.is_empty() && is_falsy(value) && derived.iter().any(|(k, _)| *k == key)
+        };
         out.push(b'{');
         let mut first = true;
-        let mut sep = |out: &mut Vec<u8>| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-        };
-        let mut had_source = false;
         for (key, value) in event.iter() {
-            if RESERVED.contains(&key) || self.get(key).is_some() {
+            if RESERVED.contains(&key) || self.get(key).is_some() || replaced(key, value) {
                 continue;
             }
-            let key = LEGACY_RENAMES
-                .iter()
-                .find(|(old, _)| *old == key)
-                .map_or(key, |(_, new)| new);
-            sep(out);
-            write_json_string(out, key);
-            out.push(b':');
-            if key == "source" {
-                had_source = true;
-                write_source(out, value, source);
+            let key = if key.as_bytes().contains(&b'-') {
+                LEGACY_RENAMES
+                    .iter()
+                    .find(|(old, _)| *old == key)
+                    .map_or(key, |(_, new)| new)
             } else {
-                out.extend_from_slice(value.get().as_bytes());
-            }
+                key
+            };
+            write_field(out, &mut first, spans, key, |out| {
+                if key == "source" {
+                    write_source(out, value, source);
+                } else {
+                    out.extend_from_slice(value.get().as_bytes());
+                }
+            });
         }
         for (key, value) in &self.fields {
-            if RESERVED.contains(&key.as_str()) {
+            let value = RawJson::from(&**value);
+            if RESERVED.contains(&key.as_str()) || replaced(key, value) {
                 continue;
             }
-            sep(out);
-            write_json_string(out, key);
-            out.push(b':');
-            if key == "source" {
-                had_source = true;
-                write_source(out, value, source);
-            } else {
-                out.extend_from_slice(value.get().as_bytes());
-            }
+            write_field(out, &mut first, spans, key, |out| {
+                if key == "source" {
+                    write_source(out, value, source);
+                } else {
+                    out.extend_from_slice(value.get().as_bytes());
+                }
+            });
         }
-        let _ = had_source;
         for (key, value) in derived {
-            if self.lookup(event, key).is_some() {
+            if self.lookup(event, key).is_some_and(|v| !is_falsy(v)) {
                 continue;
             }
-            sep(out);
-            write_json_string(out, key);
-            out.push(b':');
-            out.extend_from_slice(value.as_bytes());
+            write_field(out, &mut first, spans, key, |out| {
+                out.extend_from_slice(value.as_bytes())
+            });
         }
         out.push(b'}');
     }
@@ -180,12 +206,46 @@ pub struct Merged<'s, 'a> {
 }
 
 impl Lookup for Merged<'_, '_> {
-    fn raw_field(&self, name: &str) -> Option<&RawValue> {
+    fn raw_field(&self, name: &str) -> Option<RawJson<'_>> {
         self.lock.lookup(self.event, name)
     }
 }
 
-fn write_source(out: &mut Vec<u8>, value: &RawValue, canonical: &str) {
+/// Writes `"key":value` (with a leading comma after the first field) and records its span.
+fn write_field(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    spans: &mut Vec<FieldSpan>,
+    key: &str,
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    let key_start = out.len();
+    write_json_string(out, key);
+    let key_end = out.len();
+    out.push(b':');
+    let value_start = out.len();
+    value(out);
+    let value_end = out.len();
+    spans.push(FieldSpan {
+        key: ((key_start + 1) as u32, (key_end - 1) as u32),
+        value: (value_start as u32, value_end as u32),
+        key_escaped: key_end - key_start != key.len() + 2,
+    });
+}
+
+/// Learning Observer treats these as "no value" (Python falsiness of JSON scalars).
+fn is_falsy(value: RawJson<'_>) -> bool {
+    matches!(
+        value.get(),
+        "null" | "\"\"" | "0" | "false" | "0.0" | "[]" | "{}"
+    )
+}
+
+fn write_source(out: &mut Vec<u8>, value: RawJson<'_>, canonical: &str) {
     match serde_json::from_str::<String>(value.get()) {
         Ok(s) if s == canonical => out.extend_from_slice(value.get().as_bytes()),
         Ok(_) => write_json_string(out, canonical),
@@ -193,7 +253,7 @@ fn write_source(out: &mut Vec<u8>, value: &RawValue, canonical: &str) {
     }
 }
 
-fn same_json(a: &RawValue, b: &RawValue) -> bool {
+fn same_json(a: RawJson<'_>, b: RawJson<'_>) -> bool {
     if a.get() == b.get() {
         return true;
     }
@@ -214,7 +274,13 @@ mod tests {
         let f = Fields::parse(event).unwrap();
         let mut out = Vec::new();
         let source = lock.canonical_source(&f);
-        lock.write_merged(&f, &source, &[("doc_id", "\"d\"".into())], &mut out);
+        lock.write_merged(
+            &f,
+            &source,
+            &[("doc_id", "\"d\"".into())],
+            &mut out,
+            &mut Vec::new(),
+        );
         serde_json::from_slice(&out).unwrap()
     }
 

@@ -11,8 +11,8 @@ use dashmap::DashMap;
 /// States in memory. The default backend; lost on exit and rebuilt from the log at start-up.
 #[derive(Default)]
 pub struct MemoryKvs {
-    states: DashMap<StateKey, Slot>,
-    by_subject: DashMap<String, Vec<StateKey>>,
+    states: DashMap<StateKey, Slot, foldhash::fast::RandomState>,
+    by_subject: DashMap<String, Vec<StateKey>, foldhash::fast::RandomState>,
 }
 
 impl MemoryKvs {

@@ -8,6 +8,7 @@
 
 mod health;
 pub mod lock;
+pub mod prepared;
 pub mod reader;
 pub mod segment;
 pub mod system;
@@ -15,5 +16,6 @@ pub mod writer;
 
 pub use health::LogHealth;
 pub use lock::{LockError, LogLock};
+pub use prepared::{FieldSpan, Prepared};
 pub use reader::{LogReader, ReadError};
-pub use writer::{AckTracker, DurableBatch, LogWriter, PendingEvent, WriterConfig};
+pub use writer::{AckTracker, CommittedLine, DurableBatch, LogWriter, PendingEvent, WriterConfig};

@@ -5,7 +5,7 @@
 //! log line (a torn tail, corruption) is reported with its segment and line number and skipped.
 
 use super::segment::{self, Segment};
-use super::writer::DurableBatch;
+use super::writer::{CommittedLine, DurableBatch};
 use bytes::Bytes;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -118,7 +118,13 @@ impl LogReader {
                         let end = start + n;
                         *pos = end + 1;
                         match segment::seq_of(&buf[start..end]) {
-                            Some(seq) if seq >= self.from_seq => lines.push((seq, start, end)),
+                            Some(seq) if seq >= self.from_seq => lines.push(CommittedLine {
+                                seq,
+                                time: None,
+                                range: (start, end),
+                                body_start: start,
+                                prepared: None,
+                            }),
                             Some(_) => {}
                             None => {
                                 if end > start {

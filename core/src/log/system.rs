@@ -81,6 +81,7 @@ fn envelopes(
         out.push(PendingEvent {
             body,
             ack: Some(ack.clone()),
+            prepared: None,
         });
     }
     Ok(out)

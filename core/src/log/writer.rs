@@ -12,6 +12,7 @@
 //! behind the bounded queue meanwhile, rather than acknowledging what is not durable.
 
 use super::LogHealth;
+use super::prepared::Prepared;
 use super::segment::{self, Segment};
 use crate::clock::SharedClock;
 use crate::event::Timestamp;
@@ -47,6 +48,8 @@ pub struct PendingEvent {
     pub body: Vec<u8>,
     /// Where to report durability, for connections that asked for acks.
     pub ack: Option<Arc<AckTracker>>,
+    /// What ingest knows about the event (spares the router a parse), if anything.
+    pub prepared: Option<Prepared>,
 }
 
 /// Counts a connection's durable events; the connection waits on it to send acks.
@@ -82,24 +85,39 @@ impl AckTracker {
     }
 }
 
+/// One line of a committed batch.
+#[derive(Debug, Clone)]
+pub struct CommittedLine {
+    /// Sequence number.
+    pub seq: u64,
+    /// Server time (known when the writer stamped it; `None` when read back from disk).
+    pub time: Option<Timestamp>,
+    /// Line range in the batch buffer, excluding the newline.
+    pub range: (usize, usize),
+    /// Where the envelope body starts in the buffer.
+    pub body_start: usize,
+    /// What ingest knew about the event.
+    pub prepared: Option<Prepared>,
+}
+
 /// A committed batch: the lines exactly as written, for the router.
 #[derive(Debug, Clone)]
 pub struct DurableBatch {
     /// The bytes written (lines, each ending in `\n`).
     pub buf: Bytes,
-    /// `(seq, start, end)` of each line in `buf`, `end` excluding the newline.
-    pub lines: Vec<(u64, usize, usize)>,
+    /// The lines.
+    pub lines: Vec<CommittedLine>,
 }
 
 impl DurableBatch {
     /// Iterates `(seq, line)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> {
-        self.lines.iter().map(|&(seq, s, e)| {
-            (
-                seq,
-                std::str::from_utf8(&self.buf[s..e]).unwrap_or_default(),
-            )
-        })
+        self.lines.iter().map(|l| (l.seq, self.text(l.range)))
+    }
+
+    /// The text of a range of the buffer.
+    pub fn text(&self, (start, end): (usize, usize)) -> &str {
+        std::str::from_utf8(&self.buf[start..end]).unwrap_or_default()
     }
 
     /// Number of events.
@@ -293,8 +311,14 @@ impl Thread {
             let now = self.clock.now().max(self.last_time);
             self.last_time = now;
             let start = buf.len();
-            finish_line(&mut buf, seq, now, &event.body);
-            lines.push((seq, start, buf.len() - 1));
+            let body_start = finish_line(&mut buf, seq, now, &event.body);
+            lines.push(CommittedLine {
+                seq,
+                time: Some(now),
+                range: (start, buf.len() - 1),
+                body_start,
+                prepared: event.prepared,
+            });
             if let Some(ack) = event.ack {
                 acks.push((seq, ack));
             }

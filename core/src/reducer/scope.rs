@@ -78,15 +78,27 @@ impl Scope {
     /// Derives the key for `event`, or `None` when the event lacks a scope field (the reducer
     /// then skips the event).
     pub fn key_for(&self, event: &Event<'_>) -> Option<ScopeKey> {
-        let mut key = String::with_capacity(64);
+        thread_local! {
+            static BUFFER: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(128));
+        }
+        // Keys are built in a reused buffer, so each costs one allocation (the shared key).
+        BUFFER.with(|buffer| {
+            let mut key = buffer.borrow_mut();
+            key.clear();
+            self.write_key(event, &mut key)?;
+            Some(ScopeKey(Arc::from(key.as_str())))
+        })
+    }
+
+    fn write_key(&self, event: &Event<'_>, key: &mut String) -> Option<()> {
         match self.subject {
             Subject::Student => {
                 key.push_str("student:");
-                escape_into(&mut key, event.safe_user_id());
+                escape_into(key, event.safe_user_id());
             }
             Subject::Course => {
                 key.push_str("course:");
-                escape_into(&mut key, &event.str_field("course_id")?);
+                escape_into(key, &event.str_field("course_id")?);
             }
             Subject::Global => key.push_str("global"),
         }
@@ -96,12 +108,12 @@ impl Scope {
             key.push(':');
             let raw = event.raw(field)?;
             match event.str_field(field) {
-                Some(s) => escape_into(&mut key, &s),
+                Some(s) => escape_into(key, &s),
                 // Learning Observer keys non-strings by their text (`None`, numbers).
-                None => escape_into(&mut key, raw.get()),
+                None => escape_into(key, raw.get()),
             }
         }
-        Some(ScopeKey(Arc::from(key)))
+        Some(())
     }
 }
 

@@ -16,7 +16,7 @@ use crate::event::{Event, LogPosition};
 use crate::kvs::{Kvs, KvsError, Slot, StateKey, UpdateBatch};
 use crate::log::DurableBatch;
 use crate::pubsub::{NOTIFICATIONS, PubSub, STATE_CHANGES};
-use crate::reducer::{DynReducer, Effect, Outcome};
+use crate::reducer::{DynReducer, Effect, Outcome, Scope, ScopeKey};
 use crate::telemetry::Stats;
 use crate::timers::{TimerOp, TimerTable};
 use bytes::Bytes;
@@ -90,12 +90,19 @@ impl Router {
     pub async fn apply(&self, batch: &DurableBatch, mode: Mode) -> Result<Applied, KvsError> {
         let mut report = Applied::default();
         let mut events: Vec<Event<'_>> = Vec::with_capacity(batch.len());
-        for (seq, line) in batch.iter() {
-            match Event::from_line(line) {
+        for line in &batch.lines {
+            // Live lines come with what ingest knew; lines read back from disk are parsed.
+            let prepared = match (&line.prepared, line.time) {
+                (Some(p), Some(time)) => {
+                    p.event(batch.text((line.body_start, line.range.1)), line.seq, time)
+                }
+                _ => None,
+            };
+            match prepared.map_or_else(|| Event::from_line(batch.text(line.range)), Ok) {
                 Ok(event) => events.push(event),
                 Err(e) => {
                     report.corrupt_lines += 1;
-                    tracing::warn!(seq, error = %e, "skipping a corrupt log line");
+                    tracing::warn!(seq = line.seq, error = %e, "skipping a corrupt log line");
                 }
             }
         }
@@ -107,22 +114,36 @@ impl Router {
             results: Vec::new(),
             events: &events,
         };
-        let mut index: HashMap<StateKey, usize> = HashMap::new();
+        let mut index: HashMap<(usize, ScopeKey), usize, foldhash::fast::RandomState> =
+            HashMap::default();
+        // Each distinct scope's key is derived once per event, however many reducers share it.
+        let mut scope_keys: Vec<(Scope, Option<ScopeKey>)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
+            scope_keys.clear();
             for reducer in self.registry.for_source(&event.source) {
-                let Some(scope) = reducer.reducer.scope().key_for(event) else {
-                    continue;
+                let key = match scope_keys.iter().find(|(s, _)| *s == reducer.scope) {
+                    Some((_, key)) => key.clone(),
+                    None => {
+                        let key = reducer.scope.key_for(event);
+                        scope_keys.push((reducer.scope, key.clone()));
+                        key
+                    }
                 };
-                let key = StateKey {
-                    reducer: reducer.name.clone(),
-                    scope,
-                };
-                let slot = *index.entry(key.clone()).or_insert_with(|| {
-                    work.keys.push((key, reducer.reducer.clone()));
-                    work.pending.push(Vec::new());
-                    work.results.push(KeyResult::default());
-                    work.keys.len() - 1
-                });
+                let Some(scope) = key else { continue };
+                let slot = *index
+                    .entry((reducer.index, scope))
+                    .or_insert_with_key(|(_, scope)| {
+                        work.keys.push((
+                            StateKey {
+                                reducer: reducer.name.clone(),
+                                scope: scope.clone(),
+                            },
+                            reducer.reducer.clone(),
+                        ));
+                        work.pending.push(Vec::new());
+                        work.results.push(KeyResult::default());
+                        work.keys.len() - 1
+                    });
                 work.pending[slot].push(event_index);
             }
         }

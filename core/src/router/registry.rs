@@ -16,6 +16,10 @@ pub struct RegisteredReducer {
     pub module: Arc<str>,
     /// The reducer.
     pub reducer: Arc<dyn DynReducer>,
+    /// Its scope (asked once, at start-up).
+    pub scope: crate::reducer::Scope,
+    /// Its position in the registry.
+    pub index: usize,
 }
 
 /// Reducers by name and by source.
@@ -44,6 +48,8 @@ impl Registry {
             let entry = RegisteredReducer {
                 name: Arc::from(reducer.name()),
                 module: Arc::from(module.as_str()),
+                scope: reducer.scope(),
+                index: registry.reducers.len(),
                 reducer,
             };
             if registry.by_name.contains_key(&entry.name) {

@@ -346,7 +346,11 @@ impl TimerService {
         .write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
         tracing::debug!(timer = id, "timer fired");
         self.writer
-            .append(vec![PendingEvent { body, ack: None }])
+            .append(vec![PendingEvent {
+                body,
+                ack: None,
+                prepared: None,
+            }])
             .await
     }
 }

@@ -149,6 +149,40 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     }
 }
 
+/// The members of the writing extension's `object` that the reducers read, parsed in one
+/// pass (the other members are skipped unparsed).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ObjectMembers {
+    id: Option<Value>,
+    url: Option<Value>,
+    title: Option<Value>,
+    tab_id: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+}
+
+impl ObjectMembers {
+    /// Parses `raw`; `None` when it is not an object.
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
+        if !raw.trim_start().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(raw).ok()
+    }
+
+    /// A member: `Some(None)` when absent, `None` when it is not one this type keeps.
+    pub(crate) fn get(&self, key: &str) -> Option<Option<&Value>> {
+        Some(match key {
+            "id" => self.id.as_ref(),
+            "url" => self.url.as_ref(),
+            "title" => self.title.as_ref(),
+            "tab_id" => self.tab_id.as_ref(),
+            "type" => self.kind.as_ref(),
+            _ => return None,
+        })
+    }
+}
+
 /// `member` for a raw JSON value.
 pub(crate) fn raw_member(raw: &str, key: &str) -> Option<Value> {
     use serde::de::DeserializeSeed;

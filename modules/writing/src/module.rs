@@ -1,7 +1,7 @@
 //! [`WritingModule`]: what the writing module hands the runtime — its event adapter (the
 //! `doc_id` rule) and its reducers, configured from `[modules.writing]`.
 
-use crate::client::{ClientFields, raw_member};
+use crate::client::{ClientFields, ObjectMembers, raw_member};
 use crate::config::WritingConfig;
 use crate::documents::doc_id::adapted_doc_id;
 use crate::reconstruct::Limits;
@@ -109,8 +109,8 @@ impl Module for WritingModule {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DocIdAdapter;
 
-/// An ingest-time event seen through [`ClientFields`].
-struct LookupFields<'a>(&'a dyn Lookup);
+/// An ingest-time event seen through [`ClientFields`]; `object` is parsed at most once.
+struct LookupFields<'a>(&'a dyn Lookup, std::cell::OnceCell<Option<ObjectMembers>>);
 
 impl ClientFields for LookupFields<'_> {
     fn kind(&self) -> Cow<'_, str> {
@@ -133,13 +133,65 @@ impl ClientFields for LookupFields<'_> {
     }
 
     fn member(&self, name: &str, key: &str) -> Option<Value> {
+        if name == "object" {
+            let members = self.1.get_or_init(|| {
+                self.0
+                    .raw_field("object")
+                    .and_then(|raw| ObjectMembers::parse(raw.get()))
+            });
+            match members.as_ref().map(|m| m.get(key)) {
+                Some(Some(found)) => return found.cloned(),
+                None => return None,
+                Some(None) => {}
+            }
+        }
         raw_member(self.0.raw_field(name)?.get(), key)
+    }
+}
+
+/// The two members of `object` the adapter needs, borrowed from the event when unescaped.
+#[derive(serde::Deserialize)]
+struct ObjectLink<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+}
+
+impl DocIdAdapter {
+    /// The common cases without allocating: a truthy string `doc_id` (nothing to do), or a
+    /// string `object.url` and `object.id`. `None` means "take the general path".
+    fn fast(event: &dyn Lookup) -> Option<Vec<(&'static str, String)>> {
+        if let Some(raw) = event.raw_field("doc_id") {
+            let text = raw.get();
+            if text.len() > 2 && text.starts_with('"') {
+                return Some(Vec::new());
+            }
+            return None;
+        }
+        let Some(object) = event.raw_field("object") else {
+            return Some(Vec::new());
+        };
+        let link: ObjectLink<'_> = serde_json::from_str(object.get()).ok()?;
+        let url = link.url?;
+        if !crate::documents::doc_id::is_document_url(&url) {
+            return Some(Vec::new());
+        }
+        match link.id {
+            Some(id) if !id.is_empty() => {
+                Some(vec![("doc_id", Value::String(id.into_owned()).to_string())])
+            }
+            _ => None,
+        }
     }
 }
 
 impl EventAdapter for DocIdAdapter {
     fn derive(&self, event: &dyn Lookup) -> Vec<(&'static str, String)> {
-        adapted_doc_id(&LookupFields(event))
+        if let Some(fast) = Self::fast(event) {
+            return fast;
+        }
+        adapted_doc_id(&LookupFields(event, std::cell::OnceCell::new()))
             .map(|id| vec![("doc_id", id.to_string())])
             .unwrap_or_default()
     }

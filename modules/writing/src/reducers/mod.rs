@@ -33,7 +33,7 @@ pub use reconstruct::ReconstructReducer;
 pub use student::{EventCountReducer, StudentProfileReducer};
 pub use time_on_task::{BinnedTimeOnTaskReducer, TabTimeOnTaskReducer, TimeOnTaskReducer};
 
-use crate::client::{ClientFields, raw_member};
+use crate::client::{ClientFields, ObjectMembers, raw_member};
 use classpulse_core::event::Event;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -65,6 +65,19 @@ impl ClientFields for EventFields<'_, '_> {
     }
 
     fn member(&self, name: &str, key: &str) -> Option<Value> {
+        if name == "object" {
+            // Several reducers read `object.*` of every event: parse it once per event.
+            let members = self.0.memo("writing.object", || {
+                self.0
+                    .raw("object")
+                    .and_then(|raw| ObjectMembers::parse(raw.get()))
+            });
+            match members.as_ref().as_ref().map(|m| m.get(key)) {
+                Some(Some(found)) => return found.cloned(),
+                None => return None,
+                Some(None) => {}
+            }
+        }
         raw_member(self.0.raw(name)?.get(), key)
     }
 
