@@ -11,7 +11,9 @@ use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, KvsConfig, PubSubConfig};
 use crate::ingest::{Ingest, Notifier};
 use crate::kvs::{KvsError, MemoryKvs, SharedKvs};
-use crate::log::{DurableBatch, LogHealth, LogReader, LogWriter, ReadError, WriterConfig};
+use crate::log::{
+    DurableBatch, LockError, LogHealth, LogLock, LogReader, LogWriter, ReadError, WriterConfig,
+};
 use crate::module::{Module, ModuleBuilder};
 use crate::pubsub::{MemoryPubSub, SharedPubSub};
 use crate::router::{Mode, Registry, Router};
@@ -53,6 +55,9 @@ pub enum StartError {
     /// The state store failed during replay.
     #[error("replaying the log into the state store failed: {0}")]
     Kvs(#[from] KvsError),
+    /// Another process (a second server, an offline import) holds the log.
+    #[error(transparent)]
+    Locked(#[from] LockError),
 }
 
 /// What the runtime is built from.
@@ -113,6 +118,7 @@ pub struct Runtime {
     /// Events replayed at start-up.
     pub replayed: u64,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    log_lock: Mutex<Option<LogLock>>,
     router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     background: TaskTracker,
 }
@@ -158,6 +164,8 @@ impl Runtime {
         let log_health = Arc::new(LogHealth::default());
         let node: Arc<str> = Arc::from(config.server.node_id.as_str());
         let log_dir = log_dir(&config);
+        // One process appends to a log at a time (see `log::lock`); held until shutdown.
+        let log_lock = LogLock::acquire(&log_dir)?;
 
         let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(64);
         let (writer, writer_thread) = LogWriter::open(
@@ -234,6 +242,7 @@ impl Runtime {
             connection_limit,
             replayed,
             writer_thread: Mutex::new(Some(writer_thread)),
+            log_lock: Mutex::new(Some(log_lock)),
             router_task: Mutex::new(Some(router_task)),
             background,
         }))
@@ -264,6 +273,11 @@ impl Runtime {
         }
         self.background.close();
         self.background.wait().await;
+        // The log is synced and closed: another process may append now.
+        self.log_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// The directory of this node's event log.

@@ -3,4 +3,5 @@
 pub(crate) mod check_config;
 pub(crate) mod config_file;
 pub(crate) mod serve;
+pub(crate) mod timetable;
 pub(crate) mod token;

@@ -42,7 +42,17 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 .filter(|m| m.is_insecure())
                 .map(|m| format!("{m:?}").to_lowercase())
                 .collect();
+            let timetable: classpulse_timetable::TimetableConfig =
+                config.module(classpulse_timetable::TimetableModule::NAME)?;
             let runtime = Runtime::start(RuntimeOptions::new(config, modules)).await?;
+            // The configured timetable file, when it changed since its last import, becomes
+            // events in the log. A broken file is reported, not fatal: ingest keeps running on
+            // the timetable the log already has.
+            if let Err(e) =
+                classpulse_timetable::import::sync_configured_file(&runtime, &timetable).await
+            {
+                tracing::error!(error = %e, "timetable file not imported");
+            }
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
@@ -60,7 +70,10 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 "state restored from the event log"
             );
             println!("classpulse listening on http://{addr} (ingest: ws://{addr}/wsapi/in/)");
-            let app = server::routes(runtime.clone());
+            let app = server::routes(runtime.clone()).merge(classpulse_timetable::http::routes(
+                runtime.clone(),
+                timetable,
+            ));
             server::serve(runtime, listener, app, shutdown_signal()).await?;
             tracing::info!("stopped; the event log is synced");
             Ok(())
