@@ -171,7 +171,15 @@ impl Router {
         }
 
         let mut changes = Vec::new();
-        let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = Vec::new();
+        // A fired timer leaves the table before the effects of its own event apply, so a
+        // reducer may re-arm the same id while handling it (the sort below is stable).
+        let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = events
+            .iter()
+            .filter_map(|event| {
+                let id = event.timer.as_ref()?;
+                Some((event.position, TimerOp::Fired { id: id.to_string() }))
+            })
+            .collect();
         for (i, result) in work.results.iter_mut().enumerate() {
             report.applications += result.applied;
             report.skipped += result.skipped;
@@ -199,11 +207,6 @@ impl Router {
                         timer_ops.push((event.position, TimerOp::Cancel { id }))
                     }
                 }
-            }
-        }
-        for event in &events {
-            if let Some(id) = &event.timer {
-                timer_ops.push((event.position, TimerOp::Fired { id: id.to_string() }));
             }
         }
         if !timer_ops.is_empty() {
