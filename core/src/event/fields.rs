@@ -85,6 +85,19 @@ impl<'a> Fields<'a> {
         Fields { entries }
     }
 
+    /// Scans `text` (a JSON object, at most `max_depth` deep) into fields, validating it
+    /// ([`crate::event::scan`]).
+    ///
+    /// # Errors
+    /// When the text is not such an object.
+    pub fn scan(text: &'a str, max_depth: usize) -> Result<Self, crate::event::scan::ScanError> {
+        let mut entries = Vec::with_capacity(16);
+        crate::event::scan::scan_object_with(text, max_depth, |k, v| {
+            entries.push((tag(&k), k, v));
+        })?;
+        Ok(Fields { entries })
+    }
+
     /// The fingerprint [`Fields`] compares keys by first.
     pub(crate) fn tag(key: &str) -> u32 {
         tag(key)

@@ -9,6 +9,7 @@ mod auth;
 pub mod envelope;
 mod fields;
 mod memo;
+pub mod scan;
 mod time;
 
 pub use auth::{Auth, Security, deserialize_owned_auth};

@@ -182,7 +182,7 @@ impl fmt::Display for ScopeKey {
 }
 
 fn escape_into(out: &mut String, value: &str) {
-    if !value.contains(['%', '|']) {
+    if memchr::memchr2(b'%', b'|', value.as_bytes()).is_none() {
         out.push_str(value);
         return;
     }

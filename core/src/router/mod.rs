@@ -114,37 +114,37 @@ impl Router {
             results: Vec::new(),
             events: &events,
         };
-        let mut index: HashMap<OwnedKey, usize, foldhash::fast::RandomState> = HashMap::default();
+        let mut index: HashMap<OwnedKey, usize, PrehashedState> = HashMap::default();
+        let text_hasher = foldhash::fast::RandomState::default();
         // Each distinct scope's key text is written once per event, into a reused buffer, and
         // looked up borrowed: a key is allocated only the first time a batch meets it.
-        let mut scope_keys: Vec<(Scope, String, bool)> = Vec::with_capacity(4);
+        let mut scope_keys: Vec<(Scope, String, bool, u64)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
-            for entry in &mut scope_keys {
-                entry.2 = false;
-            }
             let mut used = 0;
             for reducer in self.registry.for_source(&event.source) {
                 let position = match scope_keys[..used]
                     .iter()
-                    .position(|(s, _, _)| *s == reducer.scope)
+                    .position(|(s, _, _, _)| *s == reducer.scope)
                 {
                     Some(p) => p,
                     None => {
                         if used == scope_keys.len() {
-                            scope_keys.push((reducer.scope, String::with_capacity(96), false));
+                            scope_keys.push((reducer.scope, String::with_capacity(96), false, 0));
                         }
                         let entry = &mut scope_keys[used];
                         entry.0 = reducer.scope;
                         entry.2 = reducer.scope.write_key(event, &mut entry.1).is_some();
+                        entry.3 = std::hash::BuildHasher::hash_one(&text_hasher, entry.1.as_str());
                         used += 1;
                         used - 1
                     }
                 };
-                let (_, text, present) = &scope_keys[position];
+                let (_, text, present, text_hash) = &scope_keys[position];
                 if !*present {
                     continue;
                 }
-                let lookup = BorrowedKey(reducer.index, text);
+                let hash = mix(*text_hash, reducer.index);
+                let lookup = BorrowedKey(reducer.index, text, hash);
                 let slot = match index.get(&lookup as &dyn KeyView) {
                     Some(&slot) => slot,
                     None => {
@@ -159,7 +159,7 @@ impl Router {
                         work.pending.push(Vec::new());
                         work.results.push(KeyResult::default());
                         let slot = work.keys.len() - 1;
-                        index.insert(OwnedKey(reducer.index, scope), slot);
+                        index.insert(OwnedKey(reducer.index, scope, hash), slot);
                         slot
                     }
                 };
@@ -255,27 +255,78 @@ impl Router {
     }
 }
 
-/// A batch-local state key: (reducer index, scope key).
-#[derive(Clone, PartialEq, Eq)]
-struct OwnedKey(usize, ScopeKey);
+/// A batch-local state key: (reducer index, scope key, precomputed hash).
+#[derive(Clone)]
+struct OwnedKey(usize, ScopeKey, u64);
 
 /// The same key, borrowed: what the router looks up before deciding to allocate.
-struct BorrowedKey<'s>(usize, &'s str);
+struct BorrowedKey<'s>(usize, &'s str, u64);
 
-/// What both key forms expose, so the map can be queried with a borrowed key.
+/// What both key forms expose, so the map can be queried with a borrowed key. The hash is
+/// computed once per scope key per event and mixed with the reducer's index, so several
+/// reducers sharing a scope do not hash its text again.
 trait KeyView {
     fn parts(&self) -> (usize, &str);
+    fn prehash(&self) -> u64;
 }
 
 impl KeyView for OwnedKey {
     fn parts(&self) -> (usize, &str) {
         (self.0, self.1.as_str())
     }
+    fn prehash(&self) -> u64 {
+        self.2
+    }
 }
 
 impl KeyView for BorrowedKey<'_> {
     fn parts(&self) -> (usize, &str) {
         (self.0, self.1)
+    }
+    fn prehash(&self) -> u64 {
+        self.2
+    }
+}
+
+impl PartialEq for OwnedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for OwnedKey {}
+
+/// Combines a key text's hash with a reducer index.
+fn mix(text_hash: u64, reducer: usize) -> u64 {
+    (text_hash ^ (reducer as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(23)
+}
+
+/// Hashes precomputed in [`KeyView::prehash`] pass through unchanged.
+#[derive(Default, Clone, Copy)]
+struct PrehashedState;
+
+impl std::hash::BuildHasher for PrehashedState {
+    type Hasher = Prehashed;
+    fn build_hasher(&self) -> Prehashed {
+        Prehashed(0)
+    }
+}
+
+/// See [`PrehashedState`].
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by the key types; anything else folds in byte by byte.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -287,13 +338,13 @@ impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for OwnedKey {
 
 impl std::hash::Hash for OwnedKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
+        state.write_u64(self.2);
     }
 }
 
 impl std::hash::Hash for dyn KeyView + '_ {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
+        state.write_u64(self.prehash());
     }
 }
 

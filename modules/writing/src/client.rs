@@ -161,41 +161,29 @@ pub(crate) struct ObjectMembers {
     kind: Option<(usize, usize)>,
 }
 
-#[derive(serde::Deserialize)]
-struct ObjectRaw<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    url: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    title: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    tab_id: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default, rename = "type")]
-    kind: Option<&'a serde_json::value::RawValue>,
-}
-
 impl ObjectMembers {
     /// Finds the members in `raw`; `None` when it is not an object.
     pub(crate) fn parse(raw: &str) -> Option<Self> {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
-        let found: ObjectRaw<'_> = serde_json::from_str(raw).ok()?;
         let base = raw.as_ptr() as usize;
-        let range = |v: Option<&serde_json::value::RawValue>| {
-            v.map(|v| {
-                let start = v.get().as_ptr() as usize - base;
-                (start, start + v.get().len())
-            })
-        };
-        Some(ObjectMembers {
-            id: range(found.id),
-            url: range(found.url),
-            title: range(found.title),
-            tab_id: range(found.tab_id),
-            kind: range(found.kind),
+        let mut found = ObjectMembers::default();
+        classpulse_core::event::scan::scan_object_with(raw, 1000, |key, value| {
+            let start = value.get().as_ptr() as usize - base;
+            let range = Some((start, start + value.get().len()));
+            // The last occurrence wins, as in a parsed JSON object.
+            match key.as_ref() {
+                "id" => found.id = range,
+                "url" => found.url = range,
+                "title" => found.title = range,
+                "tab_id" => found.tab_id = range,
+                "type" => found.kind = range,
+                _ => {}
+            }
         })
+        .ok()?;
+        Some(found)
     }
 
     /// A member of `raw` (the same text [`ObjectMembers::parse`] saw): `Some(None)` when

@@ -146,15 +146,6 @@ impl ClientFields for LookupFields<'_> {
     }
 }
 
-/// The two members of `object` the adapter needs, borrowed from the event when unescaped.
-#[derive(serde::Deserialize)]
-struct ObjectLink<'a> {
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    url: Option<Cow<'a, str>>,
-}
-
 impl DocIdAdapter {
     /// The common cases without allocating: a truthy string `doc_id` (nothing to do), or a
     /// string `object.url` and `object.id`. `None` means "take the general path".
@@ -169,14 +160,27 @@ impl DocIdAdapter {
         let Some(object) = event.raw_field("object") else {
             return Some(Vec::new());
         };
-        let link: ObjectLink<'_> = serde_json::from_str(object.get()).ok()?;
-        let url = link.url?;
+        let (mut url, mut id) = (None, None);
+        classpulse_core::event::scan::scan_object_with(object.get(), 1000, |key, value| match key
+            .as_ref()
+        {
+            "url" => url = Some(value.get()),
+            "id" => id = Some(value.get()),
+            _ => {}
+        })
+        .ok()?;
+        // Strings without escapes are read in place; anything else takes the general path.
+        let plain = |raw: &str| {
+            (raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\'))
+                .then(|| raw[1..raw.len() - 1].to_owned())
+        };
+        let url = plain(url?)?;
         if !crate::documents::doc_id::is_document_url(&url) {
             return Some(Vec::new());
         }
-        match link.id {
-            Some(id) if !id.is_empty() => {
-                Some(vec![("doc_id", Value::String(id.into_owned()).to_string())])
+        match id {
+            Some(id) if id.len() > 2 && plain(id).is_some() => {
+                Some(vec![("doc_id", id.to_owned())])
             }
             _ => None,
         }
