@@ -167,7 +167,7 @@ impl Runtime {
         // One process appends to a log at a time (see `log::lock`); held until shutdown.
         let log_lock = LogLock::acquire(&log_dir)?;
 
-        let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(64);
+        let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(8);
         let (writer, writer_thread) = LogWriter::open(
             WriterConfig {
                 dir: log_dir.clone(),

@@ -30,7 +30,7 @@ impl Plan {
                 let doc_id = format!("sim-doc-{}-{student}-{doc}", args.seed);
                 let text = essay(&mut rng, args.chars);
                 out.extend(
-                    frames::typing(&doc_id, &text, args.save_every)
+                    frames::typing(&doc_id, &text, args.save_every, args.keystrokes)
                         .into_iter()
                         .map(|f| Message::Text(f.into())),
                 );
@@ -189,10 +189,7 @@ async fn student(
     started.await;
 
     if args.idle {
-        // Authenticate with one event, then hold the socket open.
-        let _ = sink
-            .send(Message::Text(frames::keystroke("idle", 'a', 0.0).into()))
-            .await;
+        // The header alone authenticates (its `user_id`); hold the socket open, sending nothing.
         let hold = async { while let Some(Ok(_)) = stream.next().await {} };
         match deadline {
             Some(d) => {

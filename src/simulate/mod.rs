@@ -32,6 +32,9 @@ pub(crate) struct SimulateArgs {
     /// A `google_docs_save` every this many characters.
     #[arg(long, default_value_t = 4)]
     pub(crate) save_every: usize,
+    /// Send a `keystroke` event per character (off: only the saves).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) keystrokes: bool,
     /// Events per second per student (human typing is about 5); 0 sends as fast as possible.
     #[arg(long, default_value_t = 5.0)]
     pub(crate) rate: f64,

@@ -103,7 +103,7 @@ impl Default for LogConfig {
             segment_mib: 64,
             commit_interval_ms: 2,
             fsync: true,
-            queue: 4096,
+            queue: 256,
         }
     }
 }
