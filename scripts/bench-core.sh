@@ -43,15 +43,15 @@ run() { # run NAME "SERVER_CONFIG" SIMULATE_ARGS...
 
 echo "# $(date -u +%F) $(nproc) cores, $(git rev-parse --short HEAD)"
 run "100 connections, 32 frames/flush, fdatasync on" "" \
-  --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4
+  --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4 --window 256
 run "100 connections, 32 frames/flush, fdatasync off" "[log]
-fsync = false" --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4
+fsync = false" --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4 --window 256
 run "100 connections, 1 frame/flush, fdatasync on" "" \
-  --students 100 --chars 1000 --rate 0 --batch 1 --save-every 4
+  --students 100 --chars 1000 --rate 0 --batch 1 --save-every 4 --window 256
 run "1,000 connections, 32 frames/flush, fdatasync on" "" \
-  --students 1000 --chars 200 --rate 0 --batch 32 --save-every 4
+  --students 1000 --chars 200 --rate 0 --batch 32 --save-every 4 --window 256
 run "writing: one connection, 10,000 chars, one save per char" "" \
-  --students 1 --chars 10000 --rate 0 --batch 32 --save-every 1 --keystrokes false
+  --students 1 --chars 10000 --rate 0 --batch 32 --save-every 1 --keystrokes false --window 8192
 
 # Memory per idle connection: 10,000 authenticated sockets that send nothing.
 serve ""

@@ -203,6 +203,9 @@ async fn student(
     let total = plan.frames.len() as u64;
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
     let ack = args.ack;
+    let acked_so_far = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ack_moved = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (acked_in, moved_in) = (acked_so_far.clone(), ack_moved.clone());
     let reader = tokio::spawn(async move {
         let mut t = Totals::default();
         let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
@@ -232,6 +235,8 @@ async fn student(
                             .push(now.duration_since(at).as_micros().min(u32::MAX as u128) as u32);
                     }
                     t.acked = count;
+                    acked_in.store(count, std::sync::atomic::Ordering::Release);
+                    moved_in.notify_one();
                     if count >= total {
                         break;
                     }
@@ -253,6 +258,18 @@ async fn student(
         if args.rate > 0.0 {
             let due = begin + Duration::from_secs_f64(sent as f64 / args.rate);
             tokio::time::sleep_until(due.into()).await;
+        }
+        if args.window > 0 && args.ack {
+            while sent.saturating_sub(acked_so_far.load(std::sync::atomic::Ordering::Acquire))
+                >= args.window
+            {
+                if tokio::time::timeout(Duration::from_secs(30), ack_moved.notified())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
         }
         let mut failed = false;
         for frame in chunk {

@@ -41,6 +41,10 @@ pub(crate) struct SimulateArgs {
     /// Frames written per flush (a browser sends 1; batching clients more).
     #[arg(long, default_value_t = 1)]
     pub(crate) batch: usize,
+    /// At most this many unacknowledged events per connection (0: no limit). A window
+    /// measures latency at the rate the server sustains instead of queueing in socket buffers.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) window: u64,
     /// Ask for acks and report send→ack latency.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) ack: bool,
