@@ -59,6 +59,7 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 events = runtime.replayed,
                 "state restored from the event log"
             );
+            runtime.publish_admin_endpoint(addr);
             println!("classpulse listening on http://{addr} (ingest: ws://{addr}/wsapi/in/)");
             let app = server::routes(runtime.clone());
             server::serve(runtime, listener, app, shutdown_signal()).await?;
