@@ -29,6 +29,9 @@ enum Command {
     /// Issue signed student tokens (for the `token` auth method and student page links).
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
+    /// Manage staff accounts (password sign-in).
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
     /// Manage course rosters (as roster events in the log).
     #[command(subcommand)]
     Roster(cli::roster::RosterCommand),
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(cli.config, args),
         Command::Token(cmd) => cli::token::run(cli.config, cmd),
+        Command::User(cmd) => cli::user::run(cli.config, cmd),
         Command::Roster(cmd) => cli::roster::run(cli.config, cmd),
         Command::Simulate(args) => simulate::run(args),
         Command::CheckConfig => cli::check_config::run(cli.config),

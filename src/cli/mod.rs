@@ -6,3 +6,4 @@ pub(crate) mod http;
 pub(crate) mod roster;
 pub(crate) mod serve;
 pub(crate) mod token;
+pub(crate) mod user;

@@ -60,8 +60,11 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 "state restored from the event log"
             );
             runtime.publish_admin_endpoint(addr);
-            println!("classpulse listening on http://{addr} (ingest: ws://{addr}/wsapi/in/)");
-            let app = server::routes(runtime.clone());
+            println!(
+                "classpulse listening on http://{addr} (dashboards: http://{addr}/, ingest: ws://{addr}/wsapi/in/)"
+            );
+            let hub = classpulse_dashboards::Hub::start(runtime.clone()).await;
+            let app = server::routes(runtime.clone()).merge(classpulse_dashboards::routes(hub));
             server::serve(runtime, listener, app, shutdown_signal()).await?;
             tracing::info!("stopped; the event log is synced");
             Ok(())

@@ -357,3 +357,103 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Adds a staff account to `file` with `classpulse user add` (password on stdin).
+pub fn add_user(dir: &Path, file: &Path, user: &str, name: &str, password: &str, admin: bool) {
+    use std::io::Write;
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(["user", "add", user, "--name", name, "--file"])
+        .arg(file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if admin {
+        cmd.arg("--admin");
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs in; returns the `Cookie` header value for the session (panics when refused).
+pub async fn login(server: &Server, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": password}).to_string();
+    let (status, headers, text) = http_request(
+        "POST",
+        &server.http("/auth/login"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "sign-in of {user}: {text}");
+    let set = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Opens `/wsapi/dashboard` with the given cookie (and optional Origin); `recv_buffer` sets
+/// the client's socket receive buffer (a small one makes a stalled reader stall quickly).
+pub async fn dashboard_socket(
+    server: &Server,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    recv_buffer: Option<u32>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/wsapi/dashboard", server.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(c) = cookie {
+        request.headers_mut().insert("Cookie", c.parse().unwrap());
+    }
+    if let Some(o) = origin {
+        request.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let stream = socket.connect(addr).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
+    Ok(ws)
+}
+
+/// Receives until a message has `type == want`.
+pub async fn recv_type(ws: &mut Ws, want: &str, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = recv(ws, left).await?;
+        if v["type"] == want {
+            return Some(v);
+        }
+    }
+}
+
+/// The resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
