@@ -300,7 +300,9 @@ impl LiveView {
             state.removed.retain(|_, v| *v >= cut);
             state.floor = cut;
         }
-        if changed || state.version == 0 {
+        // A roster change bumps the version even when the view looks the same, so watchers
+        // re-check their rights (a teacher removed from the course stops receiving it).
+        if changed || state.version == 0 || dirty.roster {
             state.version = next;
             drop(state);
             self.version.send_replace(next);
@@ -317,6 +319,7 @@ impl LiveView {
             return None;
         }
         let snapshot = sent == 0 || sent < state.floor;
+        let mut items = 0usize;
         let mut out = Vec::with_capacity(256 + state.rows.len() * 64);
         out.extend_from_slice(if snapshot {
             b"{\"type\":\"snapshot\",\"sub\":"
@@ -329,6 +332,7 @@ impl LiveView {
         out.extend_from_slice(b",\"version\":");
         out.extend_from_slice(state.version.to_string().as_bytes());
         if snapshot || state.course_changed > sent {
+            items += 1;
             out.extend_from_slice(b",\"course\":{\"id\":");
             write_json_string(&mut out, &self.course_id);
             out.extend_from_slice(b",\"name\":");
@@ -343,6 +347,7 @@ impl LiveView {
         let mut first = true;
         for (id, row) in &state.rows {
             if snapshot || row.changed > sent {
+                items += 1;
                 if !first {
                     out.push(b',');
                 }
@@ -358,6 +363,7 @@ impl LiveView {
             let mut first = true;
             for (id, at) in &state.removed {
                 if *at > sent {
+                    items += 1;
                     if !first {
                         out.push(b',');
                     }
@@ -370,10 +376,15 @@ impl LiveView {
         if let Some((summary, at)) = &state.summary
             && (snapshot || *at > sent)
         {
+            items += 1;
             out.extend_from_slice(b",\"summary\":");
             out.extend_from_slice(summary.as_bytes());
         }
         out.push(b'}');
+        if !snapshot && items == 0 {
+            // Newer, but nothing this subscriber would see changed.
+            return None;
+        }
         Some(Outgoing {
             text: String::from_utf8(out).unwrap_or_default(),
             version: state.version,
