@@ -6,7 +6,9 @@
 //! (`--bin`, default `target/release/classpulse`), signs in, opens `--dashboards` dashboard
 //! sockets spread evenly over the courses, and starts the students: one WebSocket each,
 //! sending writing-extension events (keystrokes, and a `google_docs_save` every 4th event) at
-//! `--rate` events per second in total, one frame per write as browsers do. One student per
+//! `--rate` events per second in total, `--burst` frames per write (default 10: at 50 events a
+//! second a student's frames go out five times a second; `--burst 1` writes each frame alone,
+//! as a browser does, which costs the server more per event). One student per
 //! course is a probe: each of its events adds exactly one word, so when a dashboard receives
 //! a row of the probe with word count k, events 1..=k are reflected and each one's latency is
 //! (receipt − the moment it was sent). That counts from before the event reached the server,
@@ -38,6 +40,7 @@ struct Args {
     duration: f64,
     warmup: f64,
     probe_rate: f64,
+    burst: usize,
 }
 
 fn args() -> Args {
@@ -50,6 +53,7 @@ fn args() -> Args {
         duration: 30.0,
         warmup: 5.0,
         probe_rate: 10.0,
+        burst: 10,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -64,6 +68,7 @@ fn args() -> Args {
             "--duration" => a.duration = value.parse().expect("--duration SECONDS"),
             "--warmup" => a.warmup = value.parse().expect("--warmup SECONDS"),
             "--probe-rate" => a.probe_rate = value.parse().expect("--probe-rate N"),
+            "--burst" => a.burst = value.parse().expect("--burst FRAMES"),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -318,7 +323,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for n in 0..load_students {
         let ws = student(url.clone(), format!("load-{n}")).await;
-        let (load_sent, stop) = (load_sent.clone(), stop.clone());
+        let (load_sent, stop, burst) = (load_sent.clone(), stop.clone(), a.burst);
         tasks.push(tokio::spawn(async move {
             let (mut sink, mut stream) = ws.split();
             tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
@@ -332,30 +337,37 @@ async fn main() {
                 .copied()
                 .collect();
             let chars: Vec<char> = text.chars().collect();
-            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / per_student));
+            let burst = burst.max(1);
+            let mut ticker =
+                tokio::time::interval(Duration::from_secs_f64(burst as f64 / per_student));
             // Spread the students' phases.
             tokio::time::sleep(Duration::from_secs_f64(
-                (n % 97) as f64 / 97.0 / per_student,
+                (n % 97) as f64 / 97.0 * burst as f64 / per_student,
             ))
             .await;
             let (mut i, mut written, mut pending) = (0usize, 0usize, String::new());
             while !stop.load(Ordering::Relaxed) {
                 ticker.tick().await;
-                let ch = chars[i % chars.len()];
-                i += 1;
-                pending.push(ch);
-                let frame = if i % 4 == 0 {
-                    let f = save(&doc, written + 1, &pending);
-                    written += pending.chars().count();
-                    pending.clear();
-                    f
-                } else {
-                    keystroke(&doc, ch)
-                };
-                if sink.send(Message::Text(frame.into())).await.is_err() {
+                for _ in 0..burst {
+                    let ch = chars[i % chars.len()];
+                    i += 1;
+                    pending.push(ch);
+                    let frame = if i % 4 == 0 {
+                        let f = save(&doc, written + 1, &pending);
+                        written += pending.chars().count();
+                        pending.clear();
+                        f
+                    } else {
+                        keystroke(&doc, ch)
+                    };
+                    if sink.feed(Message::Text(frame.into())).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
                     return;
                 }
-                load_sent.fetch_add(1, Ordering::Relaxed);
+                load_sent.fetch_add(burst as u64, Ordering::Relaxed);
             }
         }));
     }
@@ -409,8 +421,8 @@ async fn main() {
     };
     let probe_events = (a.probe_rate * a.courses as f64 * secs).round();
     println!(
-        "{} courses x {} students, {} dashboards, default coalescing; measured {:.1} s after {:.0} s warm-up",
-        a.courses, a.per_course, a.dashboards, secs, a.warmup
+        "{} courses x {} students, {} dashboards, default coalescing, {} frames per write; measured {:.1} s after {:.0} s warm-up",
+        a.courses, a.per_course, a.dashboards, a.burst, secs, a.warmup
     );
     println!(
         "students sent {:.0} events/s (target {:.0}); dashboards received {:.0} messages/s, {:.1} MB/s",
