@@ -402,6 +402,7 @@ async fn main() {
         cpu_secs(pid),
         Instant::now(),
     );
+    let own0 = cpu_secs(std::process::id());
     tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
     measuring.store(false, Ordering::Relaxed);
     let secs = t0.elapsed().as_secs_f64();
@@ -409,6 +410,7 @@ async fn main() {
     let msgs = dash_messages.load(Ordering::Relaxed) - msgs0;
     let bytes = dash_bytes.load(Ordering::Relaxed) - bytes0;
     let cpu = cpu_secs(pid) - cpu0;
+    let own = cpu_secs(std::process::id()) - own0;
     stop.store(true, Ordering::Relaxed);
 
     let mut v = samples.lock().unwrap().clone();
@@ -439,7 +441,11 @@ async fn main() {
         pct(100.0),
         v.len()
     );
-    println!("server CPU {:.2} cores", cpu / secs);
+    println!(
+        "server CPU {:.2} cores; this load generator and its dashboards {:.2} cores",
+        cpu / secs,
+        own / secs
+    );
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
