@@ -29,6 +29,12 @@ enum Command {
     /// Issue signed student tokens (for the `token` auth method and student page links).
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
+    /// Manage staff accounts (password sign-in).
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
+    /// Manage course rosters (as roster events in the log).
+    #[command(subcommand)]
+    Roster(cli::roster::RosterCommand),
     /// Stream simulated students typing, over real WebSockets, to a running server.
     Simulate(simulate::SimulateArgs),
     /// Validate a configuration and print the effective one, defaults included.
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(cli.config, args),
         Command::Token(cmd) => cli::token::run(cli.config, cmd),
+        Command::User(cmd) => cli::user::run(cli.config, cmd),
+        Command::Roster(cmd) => cli::roster::run(cli.config, cmd),
         Command::Simulate(args) => simulate::run(cli.config, args),
         Command::CheckConfig => cli::check_config::run(cli.config),
         Command::Timetable(cmd) => cli::timetable::run(cli.config, cmd),

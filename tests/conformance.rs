@@ -54,7 +54,7 @@ fn assert_log_matches_study(log: &[Value], student: &str, study: &Path) {
 }
 
 async fn event_count(server: &Server, student: &str) -> Value {
-    let (status, state) = get_json(&server.http(&format!("/api/state/{student}"))).await;
+    let (status, state) = server.get_as_admin(&format!("/api/state/{student}")).await;
     assert_eq!(status, 200, "state for {student}");
     state["activity.event_count"][format!("student:{student}")]["count"].clone()
 }
@@ -136,7 +136,7 @@ async fn assert_writing_state(
 ) {
     let kvs: Value = serde_json::from_str(&std::fs::read_to_string(kvs_file).unwrap()).unwrap();
     let texts: Value = serde_json::from_str(&std::fs::read_to_string(texts_file).unwrap()).unwrap();
-    let (_, state) = get_json(&server.http(&format!("/api/state/{student}"))).await;
+    let (_, state) = server.get_as_admin(&format!("/api/state/{student}")).await;
     let ours = &state["writing.reconstruct"][format!("student:{student}|doc_id:{doc}")];
     let theirs = lo_state(&kvs, "reconstruct", Some(doc), student);
     let expected_text = texts[format!("Internal,writing_observer.writing_analysis.reconstruct,EventField.doc_id:{doc},STUDENT:{student}")]

@@ -90,8 +90,8 @@ async fn ctrl_c_stops_cleanly_and_a_restart_finds_the_same_state() {
         while recv_status(&mut ws, "ack", T).await.expect("acks")["count"] != 40 {}
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before_a = get_json(&server.http("/api/state/tc-testcase-a")).await.1;
-    let before_b = get_json(&server.http("/api/state/tc-testcase-b")).await.1;
+    let before_a = server.get_as_admin("/api/state/tc-testcase-a").await.1;
+    let before_b = server.get_as_admin("/api/state/tc-testcase-b").await.1;
     assert_eq!(
         before_a["activity.event_count"]["student:tc-testcase-a"]["count"],
         40
@@ -101,11 +101,11 @@ async fn ctrl_c_stops_cleanly_and_a_restart_finds_the_same_state() {
 
     let server = Server::start(dir.path(), &[]);
     assert_eq!(
-        get_json(&server.http("/api/state/tc-testcase-a")).await.1,
+        server.get_as_admin("/api/state/tc-testcase-a").await.1,
         before_a
     );
     assert_eq!(
-        get_json(&server.http("/api/state/tc-testcase-b")).await.1,
+        server.get_as_admin("/api/state/tc-testcase-b").await.1,
         before_b
     );
     assert!(server.stderr().contains("events=80"), "{}", server.stderr());
@@ -113,7 +113,7 @@ async fn ctrl_c_stops_cleanly_and_a_restart_finds_the_same_state() {
     assert_eq!((status, body.trim()), (200, "ok"));
     let (status, _) = http_get(&server.http("/readyz")).await;
     assert_eq!(status, 200);
-    let (status, _) = http_get(&server.http("/api/state/nobody")).await;
+    let (status, _) = server.get_as_admin("/api/state/nobody").await;
     assert_eq!(status, 404);
     server.stop();
 }

@@ -10,12 +10,16 @@
 //! - [`log`]: the durable, segmented JSON-lines event log — the source of truth;
 //! - [`router`]: runs the [`reducer`]s registered for each logged event's source, in log order;
 //! - [`kvs`] and [`pubsub`]: the backend traits, with in-memory backends;
+//! - [`aggregator`]: course views over students' states, for the dashboards hub;
 //! - [`timers`]: durable timers, fired as events through the log;
+//! - [`roster`]: courses, staff and students, as events in the log; who may reach a course;
 //! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
 
+pub mod aggregator;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod datadir;
 pub mod event;
 pub mod ingest;
 pub mod kvs;
@@ -23,6 +27,7 @@ pub mod log;
 pub mod module;
 pub mod pubsub;
 pub mod reducer;
+pub mod roster;
 pub mod router;
 pub mod runtime;
 pub mod server;

@@ -3,6 +3,7 @@
 //! Nothing in `core` knows a module by name: the binary's `main` lists the modules it ships and
 //! each registers its reducers, event adapters and aggregators on a [`ModuleBuilder`].
 
+use crate::aggregator::Aggregator;
 use crate::reducer::{DynReducer, Reducer, erase};
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub trait EventAdapter: Send + Sync + 'static {
 pub struct ModuleBuilder {
     pub(crate) reducers: Vec<(String, Arc<dyn DynReducer>)>,
     pub(crate) adapters: Vec<Arc<dyn EventAdapter>>,
+    pub(crate) aggregators: Vec<(String, Arc<dyn Aggregator>)>,
     pub(crate) current_module: String,
 }
 
@@ -57,6 +59,13 @@ impl ModuleBuilder {
     pub fn reducer<R: Reducer>(&mut self, reducer: R) -> &mut Self {
         self.reducers
             .push((self.current_module.clone(), erase(reducer)));
+        self
+    }
+
+    /// Registers an aggregator: a course view dashboards can subscribe to.
+    pub fn aggregator(&mut self, aggregator: impl Aggregator) -> &mut Self {
+        self.aggregators
+            .push((self.current_module.clone(), Arc::new(aggregator)));
         self
     }
 

@@ -6,16 +6,20 @@
 //! notifier. Shutdown: stop accepting, let every connection hand its last events to the log and
 //! send its final ack, commit and fsync the log, let the router reduce the last batch.
 
+use crate::aggregator::{Aggregators, DuplicateAggregator};
+use crate::auth::accounts::{Accounts, AccountsError};
+use crate::auth::session::{SessionKeys, WeakSessionSecret};
 use crate::auth::{AuthConfigError, Authenticator};
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, KvsConfig, PubSubConfig};
+use crate::datadir::{AdminEndpoint, DataDirLock, LockError};
 use crate::ingest::{Ingest, Notifier};
 use crate::kvs::{KvsError, MemoryKvs, SharedKvs};
-use crate::log::{
-    DurableBatch, LockError, LogHealth, LogLock, LogReader, LogWriter, ReadError, WriterConfig,
-};
+use crate::log::{DurableBatch, LogHealth, LogReader, LogWriter, ReadError, WriterConfig};
 use crate::module::{Module, ModuleBuilder};
 use crate::pubsub::{MemoryPubSub, SharedPubSub};
+use crate::reducer::erase;
+use crate::roster::{RosterIndex, RosterReducer};
 use crate::router::{Mode, Registry, Router};
 use crate::telemetry::Stats;
 use crate::timers::{TimerService, TimerTable};
@@ -55,9 +59,21 @@ pub enum StartError {
     /// The state store failed during replay.
     #[error("replaying the log into the state store failed: {0}")]
     Kvs(#[from] KvsError),
-    /// Another process (a second server, an offline import) holds the log.
+    /// The accounts file is unusable.
     #[error(transparent)]
-    Locked(#[from] LockError),
+    Accounts(#[from] AccountsError),
+    /// The session secret is unusable.
+    #[error(transparent)]
+    Session(#[from] WeakSessionSecret),
+    /// Two aggregators share a name.
+    #[error(transparent)]
+    Aggregator(#[from] DuplicateAggregator),
+    /// Another process uses the data directory.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// A roster file is unusable, or its import failed.
+    #[error("roster: {0}")]
+    Roster(String),
 }
 
 /// What the runtime is built from.
@@ -117,8 +133,19 @@ pub struct Runtime {
     pub connection_limit: Arc<Semaphore>,
     /// Events replayed at start-up.
     pub replayed: u64,
+    /// Staff accounts (password sign-in).
+    pub accounts: Arc<Accounts>,
+    /// Signs and checks sign-in sessions.
+    pub sessions: Arc<SessionKeys>,
+    /// The course views modules registered (run by the dashboards hub).
+    pub aggregators: Arc<Aggregators>,
+    /// Every course's roster, as of the last applied event.
+    pub roster: Arc<RosterIndex>,
+    /// The key command-line tools present (`Authorization: Bearer`) to administer this node;
+    /// published in `<data_dir>/admin.json`.
+    pub admin_key: String,
+    lock: Mutex<Option<DataDirLock>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    log_lock: Mutex<Option<LogLock>>,
     router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     background: TaskTracker,
 }
@@ -138,6 +165,15 @@ impl Runtime {
         } = options;
         config.validate()?;
         let auth = Authenticator::new(&config.auth, std::env::var("CLASSPULSE_TOKEN_SECRET").ok())?;
+        let accounts = Arc::new(Accounts::load(&config.accounts)?);
+        let sessions = Arc::new(SessionKeys::new(
+            &config.sessions,
+            std::env::var("CLASSPULSE_SESSION_SECRET").ok(),
+            auth.secret(),
+        )?);
+        if sessions.ephemeral {
+            tracing::info!("no session secret configured: sign-ins last until the server stops");
+        }
 
         let mut builder = ModuleBuilder::default();
         let mut names = Vec::new();
@@ -149,10 +185,17 @@ impl Runtime {
         if let Some(unknown) = config.modules.keys().find(|k| !names.contains(k)) {
             return Err(StartError::UnknownModule(unknown.clone(), names.join(", ")));
         }
+        let roster_files = config
+            .roster
+            .load_files()
+            .map_err(|e| StartError::Roster(e.to_string()))?;
+        let lock = DataDirLock::acquire(&config.server.data_dir)?;
         let timers = Arc::new(TimerTable::new());
         let mut reducers = builder.reducers;
         reducers.push(("core".to_owned(), timers.reducer()));
+        reducers.push(("core".to_owned(), erase(RosterReducer)));
         let registry = Arc::new(Registry::new(reducers)?);
+        let aggregators = Arc::new(Aggregators::new(builder.aggregators)?);
 
         let kvs: SharedKvs = kvs.unwrap_or_else(|| match &config.kvs {
             KvsConfig::Memory {} => Arc::new(MemoryKvs::new()),
@@ -164,8 +207,6 @@ impl Runtime {
         let log_health = Arc::new(LogHealth::default());
         let node: Arc<str> = Arc::from(config.server.node_id.as_str());
         let log_dir = log_dir(&config);
-        // One process appends to a log at a time (see `log::lock`); held until shutdown.
-        let log_lock = LogLock::acquire(&log_dir)?;
 
         let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(8);
         let (writer, writer_thread) = LogWriter::open(
@@ -185,13 +226,17 @@ impl Runtime {
             source,
         })?;
 
-        let router = Arc::new(Router::new(
-            registry.clone(),
-            kvs.clone(),
-            pubsub.clone(),
-            timers.clone(),
-            stats.clone(),
-        ));
+        let roster = Arc::new(RosterIndex::new(config.roster.mode));
+        let router = Arc::new(
+            Router::new(
+                registry.clone(),
+                kvs.clone(),
+                pubsub.clone(),
+                timers.clone(),
+                stats.clone(),
+            )
+            .with_roster(roster.clone()),
+        );
         let replayed = replay(&router, &log_dir).await?;
         let pending_timers = timers.load(&*kvs).await?;
         if pending_timers > 0 {
@@ -214,6 +259,17 @@ impl Runtime {
             TimerService::new(timers.clone(), clock.clone(), writer.clone(), node.clone())
                 .run(shutdown.clone()),
         );
+
+        let imported = crate::roster::import::import(&roster, &writer, &node, &roster_files)
+            .await
+            .map_err(|e| StartError::Roster(e.to_string()))?;
+        if imported.events > 0 {
+            tracing::info!(
+                courses = imported.courses,
+                events = imported.events,
+                "roster files imported"
+            );
+        }
 
         let ingest = Arc::new(Ingest::new(
             config.ingest.clone(),
@@ -241,8 +297,13 @@ impl Runtime {
             tasks: TaskTracker::new(),
             connection_limit,
             replayed,
+            accounts,
+            sessions,
+            aggregators,
+            roster,
+            admin_key: crate::datadir::random_hex(32),
+            lock: Mutex::new(Some(lock)),
             writer_thread: Mutex::new(Some(writer_thread)),
-            log_lock: Mutex::new(Some(log_lock)),
             router_task: Mutex::new(Some(router_task)),
             background,
         }))
@@ -273,11 +334,41 @@ impl Runtime {
         }
         self.background.close();
         self.background.wait().await;
-        // The log is synced and closed: another process may append now.
-        self.log_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        // Last: the log is synced and closed, another process may take the directory.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Publishes where this node takes admin commands (`<data_dir>/admin.json`), once its
+    /// listener is bound.
+    pub fn publish_admin_endpoint(&self, addr: std::net::SocketAddr) {
+        let addr = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        let endpoint = AdminEndpoint {
+            addr,
+            key: self.admin_key.clone(),
+        };
+        let lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = lock.as_ref()
+            && let Err(e) = lock.publish(&endpoint)
+        {
+            tracing::warn!(error = %e, "cannot write admin.json; `classpulse roster import` will not reach this server");
+        }
+    }
+
+    /// The server's current time in whole seconds (for session expiry).
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now().as_micros().div_euclid(1_000_000)
+    }
+
+    /// The signed-in principal of a request (its session cookie), if any.
+    pub fn principal(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<crate::auth::session::Principal> {
+        self.sessions.from_headers(headers, self.now_secs())
     }
 
     /// The directory of this node's event log.

@@ -86,7 +86,7 @@ async fn lock_fields_are_merged_with_learning_observers_rules() {
     assert_eq!(mine[0]["source"], SOURCE);
     assert!(mine[0]["seq"].as_u64().unwrap() < mine[1]["seq"].as_u64().unwrap());
     assert!(log.iter().all(|l| l["client"]["event"] != "terminate"));
-    let (status, state) = get_json(&s.http("/api/state/tc-testcase-u1")).await;
+    let (status, state) = s.get_as_admin("/api/state/tc-testcase-u1").await;
     assert_eq!(status, 200);
     assert_eq!(state["test.count"]["student:tc-testcase-u1"]["count"], 2);
     s.stop().await;
@@ -384,7 +384,7 @@ async fn a_reducer_that_panics_is_isolated() {
     s.settle().await;
     assert_eq!(s.log().len(), 2, "the event stays in the log");
     assert!(s.runtime.stats.reducer_failures() >= 1);
-    let (_, state) = get_json(&s.http("/api/state/tc-testcase-p")).await;
+    let (_, state) = s.get_as_admin("/api/state/tc-testcase-p").await;
     assert_eq!(
         state["test.alarm"]["student:tc-testcase-p"]["armed"], 0,
         "other reducers ran"

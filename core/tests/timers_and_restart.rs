@@ -27,7 +27,7 @@ async fn start(dir: &TempDir, clock: &ManualClock) -> TestServer {
 }
 
 async fn alarm_state(s: &TestServer, user: &str) -> Value {
-    let (_, state) = get_json(&s.http(&format!("/api/state/{user}"))).await;
+    let (_, state) = s.get_as_admin(&format!("/api/state/{user}")).await;
     state["test.alarm"][format!("student:{user}")].clone()
 }
 
@@ -148,7 +148,7 @@ async fn state_after_a_restart_equals_state_before_and_nothing_is_applied_twice(
     let mut before = Vec::new();
     for user in ["r1", "r2", "r3"] {
         before.push(
-            get_json(&s.http(&format!("/api/state/tc-testcase-{user}")))
+            s.get_as_admin(&format!("/api/state/tc-testcase-{user}"))
                 .await
                 .1,
         );
@@ -157,7 +157,8 @@ async fn state_after_a_restart_equals_state_before_and_nothing_is_applied_twice(
     let s = start(&dir, &clock).await;
     assert_eq!(s.runtime.replayed, 150);
     for (i, user) in ["r1", "r2", "r3"].iter().enumerate() {
-        let after = get_json(&s.http(&format!("/api/state/tc-testcase-{user}")))
+        let after = s
+            .get_as_admin(&format!("/api/state/tc-testcase-{user}"))
             .await
             .1;
         assert_eq!(after, before[i]);
@@ -210,7 +211,7 @@ async fn a_reducer_can_re_arm_its_timer_under_the_same_id() {
         clock.advance(Duration::from_secs(1));
         let mut rings = 0;
         for _ in 0..100 {
-            let (_, state) = get_json(&s.http("/api/state/tc-testcase-rep")).await;
+            let (_, state) = s.get_as_admin("/api/state/tc-testcase-rep").await;
             rings = state["test.repeater"]["student:tc-testcase-rep"]["rings"]
                 .as_u64()
                 .unwrap_or(0);

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use classpulse_core::clock::{SharedClock, SystemClock};
 use classpulse_core::config::Config;
-use classpulse_core::log::system::{append_offline, log_in_use};
+use classpulse_core::log::system::{append_offline, data_dir_in_use};
 use classpulse_timetable::conflicts::{Conflict, check};
 use classpulse_timetable::import::{Format, plan, replay_catalog};
 use classpulse_timetable::{TimetableConfig, TimetableModule};
@@ -102,12 +102,11 @@ fn import(
 ) -> anyhow::Result<()> {
     let format = format_of(file)?;
     let text = read(file)?;
-    let log_dir = classpulse_core::runtime::log_dir(config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    if server.is_some() || log_in_use(&log_dir) {
+    if server.is_some() || data_dir_in_use(&config.server.data_dir) {
         let addr = server.unwrap_or_else(|| config.server.bind.replace("0.0.0.0", "127.0.0.1"));
         return runtime.block_on(import_remote(config, &addr, &text, format, course, dry_run));
     }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod cdp;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -53,6 +55,7 @@ pub struct Server {
     pub addr: String,
     pub data_dir: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -62,10 +65,15 @@ impl Server {
     }
 
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_at(dir, "127.0.0.1:0", extra, env)
+    }
+
+    /// Starts `classpulse serve` on `bind` (e.g. the address of a server that just stopped).
+    pub fn start_at(dir: &Path, bind: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let data_dir = dir.join("data");
         let mut cmd = Command::new(BIN);
         cmd.current_dir(dir)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--bind", bind, "--data-dir"])
             .arg(&data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
@@ -88,9 +96,16 @@ impl Server {
         });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out_sink = stdout_text.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
+                {
+                    let mut s = out_sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
                 if let Some(rest) = line.strip_prefix("classpulse listening on http://") {
                     let addr = rest
                         .split_whitespace()
@@ -113,6 +128,7 @@ impl Server {
             addr,
             data_dir,
             stderr: stderr_text,
+            stdout: stdout_text,
         }
     }
 
@@ -126,6 +142,10 @@ impl Server {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Sends a signal (by name, e.g. "TERM", "INT", "KILL").
@@ -267,4 +287,193 @@ pub fn jsonl(path: &Path) -> Vec<String> {
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// An HTTP/1.1 request over a real socket: returns (status, headers lower-cased, body).
+pub async fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, headers, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Server {
+    /// The admin key the server published in its data directory.
+    pub fn admin_key(&self) -> String {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(self.data_dir.join("admin.json")).unwrap())
+                .unwrap();
+        v["key"].as_str().unwrap().to_owned()
+    }
+
+    /// GET as the administrator (the admin key), as JSON.
+    pub async fn get_as_admin(&self, path: &str) -> (u16, Value) {
+        let auth = format!("Bearer {}", self.admin_key());
+        let (status, _, body) =
+            http_request("GET", &self.http(path), &[("Authorization", &auth)], b"").await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// Runs the binary with `args`; returns (success, stdout, stderr).
+pub fn run_cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Adds a staff account to `file` with `classpulse user add` (password on stdin).
+pub fn add_user(dir: &Path, file: &Path, user: &str, name: &str, password: &str, admin: bool) {
+    use std::io::Write;
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(["user", "add", user, "--name", name, "--file"])
+        .arg(file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if admin {
+        cmd.arg("--admin");
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs in; returns the `Cookie` header value for the session (panics when refused).
+pub async fn login(server: &Server, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": password}).to_string();
+    let (status, headers, text) = http_request(
+        "POST",
+        &server.http("/auth/login"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "sign-in of {user}: {text}");
+    let set = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Opens `/wsapi/dashboard` with the given cookie (and optional Origin); `recv_buffer` sets
+/// the client's socket receive buffer (a small one makes a stalled reader stall quickly).
+pub async fn dashboard_socket(
+    server: &Server,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    recv_buffer: Option<u32>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/wsapi/dashboard", server.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(c) = cookie {
+        request.headers_mut().insert("Cookie", c.parse().unwrap());
+    }
+    if let Some(o) = origin {
+        request.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let stream = socket.connect(addr).await.unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
+    Ok(ws)
+}
+
+/// Receives until a message has `type == want`.
+pub async fn recv_type(ws: &mut Ws, want: &str, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let v = recv(ws, left).await?;
+        if v["type"] == want {
+            return Some(v);
+        }
+    }
+}
+
+/// The resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }

@@ -39,7 +39,7 @@ pub struct AuthConfig {
     pub methods: Vec<Method>,
     /// With `token` configured, the insecure methods are refused unless this is true.
     pub allow_insecure_auth: bool,
-    /// Secret that signs student tokens (and, unless `session_secret` is set, sessions).
+    /// Secret that signs student tokens (and, unless `sessions.secret` is set, sessions).
     /// The environment variable `CLASSPULSE_TOKEN_SECRET` overrides it.
     pub token_secret: Option<String>,
 }

@@ -5,8 +5,12 @@
 //! component it builds; validation happens in [`Config::validate`] and in each component's
 //! constructor, never scattered through runtime code.
 
+use crate::aggregator::DashboardConfig;
 use crate::auth::AuthConfig;
+use crate::auth::accounts::AccountsConfig;
+use crate::auth::session::SessionConfig;
 use crate::ingest::IngestConfig;
+use crate::roster::RosterConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +60,14 @@ pub struct Config {
     pub kvs: KvsConfig,
     /// `[pubsub]`: the pub/sub backend.
     pub pubsub: PubSubConfig,
+    /// `[roster]`: where courses and their members come from.
+    pub roster: RosterConfig,
+    /// `[dashboard]`: how live course views are pushed.
+    pub dashboard: DashboardConfig,
+    /// `[accounts]`: staff accounts (password sign-in).
+    pub accounts: AccountsConfig,
+    /// `[sessions]`: sign-in cookies.
+    pub sessions: SessionConfig,
     /// `[modules.<name>]`: each module's own settings, checked by the module.
     pub modules: BTreeMap<String, toml::Table>,
 }
@@ -225,6 +237,12 @@ impl Config {
         }
         if i.read_buffer_bytes < 512 {
             return bad("ingest.read_buffer_bytes", "must be at least 512");
+        }
+        if self.sessions.ttl_hours == 0 {
+            return bad("sessions.ttl_hours", "must be at least 1");
+        }
+        if let Err((key, message)) = self.dashboard.validate() {
+            return bad(key, message);
         }
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! router. A crash can leave a torn last line; it is detected, reported and cut off on open.
 
 mod health;
-pub mod lock;
 pub mod prepared;
 pub mod reader;
 pub mod segment;
@@ -15,7 +14,6 @@ pub mod system;
 pub mod writer;
 
 pub use health::LogHealth;
-pub use lock::{LockError, LogLock};
 pub use prepared::{FieldSpan, Prepared};
 pub use reader::{LogReader, ReadError};
 pub use writer::{AckTracker, CommittedLine, DurableBatch, LogWriter, PendingEvent, WriterConfig};

@@ -5,13 +5,13 @@
 //! identity (providence `system`, which no client auth method can produce) is appended to the
 //! log, and the router reduces it once it is durable. [`append_live`] hands them to a running
 //! node's log writer; [`append_offline`] appends to a node's log while no server runs, holding
-//! the log's [`LogLock`] so that a server cannot start (and write) meanwhile.
+//! the data directory's lock ([`DataDirLock`]) so that a server cannot start (and write) meanwhile.
 
 use super::LogHealth;
-use super::lock::{LockError, LogLock};
 use super::writer::{AckTracker, LogClosed, LogWriter, PendingEvent, WriterConfig};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::datadir::{DataDirLock, LockError};
 use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Fields};
 use std::path::Path;
@@ -122,8 +122,8 @@ pub async fn append_live(
     }
 }
 
-/// Appends `events` to the log of `config`'s node while no server runs: takes the log's lock
-/// (failing with [`LockError::Held`] when a server holds it), opens the writer, appends,
+/// Appends `events` to the log of `config`'s node while no server runs: takes the data
+/// directory's lock (failing with [`LockError::Busy`] when a server holds it), opens the writer, appends,
 /// commits and syncs, and lets go. The events are reduced when a server next starts and
 /// replays the log. Returns the sequence number of the last one.
 ///
@@ -136,7 +136,7 @@ pub async fn append_offline(
     events: &[SystemEvent],
 ) -> Result<u64, SystemAppendError> {
     let dir = crate::runtime::log_dir(config);
-    let lock = LogLock::acquire(&dir)?;
+    let lock = DataDirLock::acquire(&config.server.data_dir)?;
     let (committed_tx, committed_rx) = tokio::sync::mpsc::channel(1);
     drop(committed_rx); // nobody reduces here; the next server start replays these events
     let open_error = |source| SystemAppendError::Open {
@@ -164,7 +164,8 @@ pub async fn append_offline(
     result
 }
 
-/// Whether the log in `dir` is locked by another process right now (a server runs on it).
-pub fn log_in_use(dir: &Path) -> bool {
-    matches!(LogLock::acquire(dir), Err(LockError::Held { .. }))
+/// Whether the data directory `dir` is locked by another process right now (a server runs on
+/// it).
+pub fn data_dir_in_use(dir: &Path) -> bool {
+    matches!(DataDirLock::acquire(dir), Err(LockError::Busy(_)))
 }

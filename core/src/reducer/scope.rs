@@ -146,6 +146,24 @@ impl ScopeKey {
         ScopeKey(Arc::from(key))
     }
 
+    /// This key with one more field: `student:s1` + (`doc_id`, `d1`) is
+    /// `student:s1|doc_id:d1`, the key a [`Scope::student_doc`] reducer uses.
+    ///
+    /// ```
+    /// use classpulse_core::reducer::ScopeKey;
+    /// let key = ScopeKey::student("s1").with_field("doc_id", "d|1");
+    /// assert_eq!(key.as_str(), "student:s1|doc_id:d%7C1");
+    /// ```
+    pub fn with_field(&self, name: &str, value: &str) -> ScopeKey {
+        let mut key = String::with_capacity(self.0.len() + name.len() + value.len() + 2);
+        key.push_str(&self.0);
+        key.push('|');
+        key.push_str(name);
+        key.push(':');
+        escape_into(&mut key, value);
+        ScopeKey(Arc::from(key))
+    }
+
     /// The text form.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -16,7 +16,8 @@ use crate::event::{Event, LogPosition};
 use crate::kvs::{Kvs, KvsError, Slot, StateKey, UpdateBatch};
 use crate::log::DurableBatch;
 use crate::pubsub::{NOTIFICATIONS, PubSub, STATE_CHANGES};
-use crate::reducer::{DynReducer, Effect, Outcome, Scope, ScopeKey};
+use crate::reducer::{DynReducer, Effect, Outcome, Scope, ScopeKey, Subject};
+use crate::roster::RosterIndex;
 use crate::telemetry::Stats;
 use crate::timers::{TimerOp, TimerTable};
 use bytes::Bytes;
@@ -57,6 +58,7 @@ pub struct Router {
     pubsub: Arc<dyn PubSub>,
     timers: Arc<TimerTable>,
     stats: Arc<Stats>,
+    roster: Arc<RosterIndex>,
 }
 
 impl Router {
@@ -74,7 +76,15 @@ impl Router {
             pubsub,
             timers,
             stats,
+            roster: Arc::default(),
         }
+    }
+
+    /// Uses `roster` to authorize course-scoped reducers (it is updated as roster events are
+    /// applied, in log order).
+    pub fn with_roster(mut self, roster: Arc<RosterIndex>) -> Self {
+        self.roster = roster;
+        self
     }
 
     /// The registry.
@@ -121,7 +131,15 @@ impl Router {
         let mut scope_keys: Vec<(Scope, String, bool, u64)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
             let mut used = 0;
+            // Roster changes take effect from the next event on, in log order.
+            self.roster.observe(event);
+            let mut course_access: Option<bool> = None;
             for reducer in self.registry.for_source(&event.source) {
+                if reducer.scope.subject() == Subject::Course
+                    && !*course_access.get_or_insert_with(|| self.roster.authorize_event(event))
+                {
+                    continue;
+                }
                 let position = match scope_keys[..used]
                     .iter()
                     .position(|(s, _, _, _)| *s == reducer.scope)

@@ -4,13 +4,14 @@
 //! `oneshot` and the binary merges in the dashboards' routes; [`serve`] runs it on a listener
 //! until a shutdown signal, then drains the runtime.
 
+mod admin;
 mod health;
 mod ingest_ws;
 mod state_api;
 
 use crate::runtime::Runtime;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub fn routes(runtime: Arc<Runtime>) -> Router {
         .route("/api/state/{safe_user_id}", get(state_api::student_state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/api/admin/roster", post(admin::import_roster))
+        .route("/api/admin/roster/{course_id}", get(admin::course_roster))
         .with_state(runtime)
 }
 
@@ -38,6 +41,9 @@ pub async fn serve(
     app: Router,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        runtime.publish_admin_endpoint(addr);
+    }
     let token = runtime.shutdown.clone();
     let stop = token.clone();
     tokio::spawn(async move {

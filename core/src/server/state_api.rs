@@ -1,11 +1,15 @@
 //! `GET /api/state/{safe_user_id}`: every state of one student, by reducer and scope key.
+//!
+//! Readable by the student themselves, by staff of a course the student is enrolled in, by
+//! administrators, and with the node's admin key (command-line tools): 401 when not signed
+//! in, 403 otherwise.
 
 use crate::kvs::Slot;
 use crate::reducer::ScopeKey;
 use crate::runtime::Runtime;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -13,7 +17,19 @@ use std::sync::Arc;
 pub(super) async fn student_state(
     State(rt): State<Arc<Runtime>>,
     Path(safe_user_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, (StatusCode, String)> {
+    if !super::admin::has_admin_key(&rt, &headers) {
+        let Some(principal) = rt.principal(&headers) else {
+            return Err((StatusCode::UNAUTHORIZED, "sign in first\n".into()));
+        };
+        if !crate::auth::access::can_read_student(&principal, &safe_user_id, &rt.roster) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "only the student, their course's staff and administrators may read this\n".into(),
+            ));
+        }
+    }
     let subject = ScopeKey::student(&safe_user_id);
     let keys = rt
         .kvs

@@ -96,6 +96,13 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// GET as the administrator (the node's admin key), as JSON.
+    pub async fn get_as_admin(&self, path: &str) -> (u16, Value) {
+        let auth = format!("Bearer {}", self.runtime.admin_key);
+        let (status, body) = http_get_with(&self.http(path), &[("Authorization", &auth)]).await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
     /// Shuts down in order and waits for it.
     pub async fn stop(self) {
         self.runtime.shutdown.cancel();
@@ -195,6 +202,11 @@ pub async fn get_json(url: &str) -> (u16, Value) {
 
 /// A minimal HTTP/1.1 GET over a real socket (keeps test dependencies small).
 pub async fn http_get(url: &str) -> (u16, String) {
+    http_get_with(url, &[]).await
+}
+
+/// A GET with extra request headers.
+pub async fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
@@ -202,7 +214,11 @@ pub async fn http_get(url: &str) -> (u16, String) {
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap();
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();

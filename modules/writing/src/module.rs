@@ -100,6 +100,9 @@ impl Module for WritingModule {
     fn register(&self, m: &mut ModuleBuilder) {
         m.adapter(DocIdAdapter);
         self.each_reducer(m);
+        m.aggregator(crate::summary::ClassView {
+            activity_threshold_secs: self.config.activity_threshold_secs,
+        });
     }
 }
 

@@ -1,0 +1,91 @@
+//! Admin commands over HTTP, for command-line tools talking to a running server:
+//! `POST /api/admin/roster` (import courses) and `GET /api/admin/roster/{course_id}`.
+//!
+//! Authorized by `Authorization: Bearer <key>` with the key the server published in
+//! `<data_dir>/admin.json`, or by a signed-in administrator's session.
+
+use crate::roster::config::DesiredCourse;
+use crate::runtime::Runtime;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The body of `POST /api/admin/roster`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ImportRequest {
+    courses: Vec<DesiredCourse>,
+}
+
+type ApiResult = Result<Json<Value>, (StatusCode, String)>;
+
+/// Whether the request carries the node's admin key.
+pub(crate) fn has_admin_key(rt: &Runtime, headers: &HeaderMap) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    constant_time_eq(given.trim().as_bytes(), rt.admin_key.as_bytes())
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn require_admin(rt: &Runtime, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    if has_admin_key(rt, headers)
+        || rt
+            .principal(headers)
+            .is_some_and(|p| p.is_staff() && p.admin)
+    {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::FORBIDDEN,
+            "administrators only: sign in as an administrator or present the admin key\n".into(),
+        ))
+    }
+}
+
+/// Imports courses: each is brought to exactly the members given.
+pub(super) async fn import_roster(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Json(request): Json<ImportRequest>,
+) -> ApiResult {
+    require_admin(&rt, &headers)?;
+    for course in &request.courses {
+        course
+            .validate()
+            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")))?;
+    }
+    let report = crate::roster::import::import(
+        &rt.roster,
+        &rt.writer,
+        &rt.config.server.node_id,
+        &request.courses,
+    )
+    .await
+    .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")))?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
+
+/// A course's roster, as the log has made it.
+pub(super) async fn course_roster(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(course_id): Path<String>,
+) -> ApiResult {
+    require_admin(&rt, &headers)?;
+    match rt.roster.course(&course_id) {
+        Some(course) => Ok(Json(serde_json::to_value(course).unwrap_or_default())),
+        None => Err((StatusCode::NOT_FOUND, format!("no course {course_id:?}\n"))),
+    }
+}
