@@ -13,6 +13,7 @@
 //! - [`timers`]: durable timers, fired as events through the log;
 //! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
 
+pub mod applier;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -27,4 +28,5 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+pub mod testing;
 pub mod timers;

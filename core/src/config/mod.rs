@@ -5,6 +5,10 @@
 //! component it builds; validation happens in [`Config::validate`] and in each component's
 //! constructor, never scattered through runtime code.
 
+mod redis;
+
+pub use redis::{RedisKvsConfig, RedisPubSubConfig};
+
 use crate::auth::AuthConfig;
 use crate::ingest::IngestConfig;
 use serde::{Deserialize, Serialize};
@@ -114,6 +118,8 @@ impl Default for LogConfig {
 pub enum KvsConfig {
     /// States in memory, rebuilt from the log at start-up.
     Memory {},
+    /// States in Redis or a Redis Cluster, shared by several nodes.
+    Redis(RedisKvsConfig),
 }
 
 impl Default for KvsConfig {
@@ -132,6 +138,8 @@ pub enum PubSubConfig {
         #[serde(default = "default_capacity")]
         capacity: usize,
     },
+    /// Redis channels, shared by several nodes.
+    Redis(RedisPubSubConfig),
 }
 
 fn default_capacity() -> usize {
@@ -212,6 +220,12 @@ impl Config {
         }
         if self.log.queue == 0 {
             return bad("log.queue", "must be at least 1");
+        }
+        if let KvsConfig::Redis(redis) = &self.kvs {
+            redis.validate()?;
+        }
+        if let PubSubConfig::Redis(redis) = &self.pubsub {
+            redis.validate()?;
         }
         let i = &self.ingest;
         if i.max_frame_bytes < 1024 {
