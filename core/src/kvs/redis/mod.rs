@@ -72,6 +72,9 @@ pub struct RedisKvs {
     rewind: Mutex<Option<u64>>,
     /// The highest sequence number of this node's log it has stored.
     high: AtomicU64,
+    /// Held across a whole update, and by the probe's epoch check: an epoch change the probe
+    /// notices cannot slip between an update's check and its store.
+    exclusive: tokio::sync::Mutex<()>,
     journal: Option<Mutex<Journal>>,
     warned: Mutex<HashSet<String>>,
     lease_ttl: Duration,
@@ -149,6 +152,7 @@ impl RedisKvs {
             healthy: AtomicBool::new(healthy),
             rewind: Mutex::new(None),
             high: AtomicU64::new(0),
+            exclusive: tokio::sync::Mutex::new(()),
             journal,
             warned: Mutex::new(HashSet::new()),
             lease_ttl: Duration::from_secs(config.lease_secs),
@@ -219,6 +223,7 @@ impl RedisKvs {
 
     /// Reads the epoch keys and marks and checks them (the probe's path).
     async fn probe_epoch(&self) -> Result<(), KvsError> {
+        let _exclusive = self.exclusive.lock().await;
         let keys = self.epoch_keys();
         let pipe = self.client.pipeline();
         for (epoch, mark) in &keys {
@@ -554,6 +559,19 @@ impl RedisKvs {
 #[async_trait]
 impl Kvs for RedisKvs {
     async fn update(&self, batch: &mut dyn UpdateBatch) -> Result<(), KvsError> {
+        let _exclusive = self.exclusive.lock().await;
+        // Nothing is written while a rewind is pending: a state stored now would claim
+        // positions whose earlier events the store lost, and the re-application would skip them.
+        if self
+            .rewind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Err(KvsError::Unavailable(
+                "the state store lost updates; the log is being applied again".into(),
+            ));
+        }
         // The keys are cloned (reference counts) so no borrow of the batch lives across an await.
         let keys: Vec<(StateKey, Arc<dyn DynReducer>)> = batch.keys().to_vec();
         let mut todo: Vec<usize> = (0..keys.len()).collect();
