@@ -67,6 +67,14 @@ pub(crate) fn check(
     prefix_key: &'static str,
     prefix: &str,
 ) -> Result<(), ConfigError> {
+    if !(url.starts_with("redis://") || url.starts_with("redis-cluster://")) {
+        return Err(ConfigError::Value {
+            key: url_key,
+            message: format!(
+                "{url:?}: use redis://host:6379 or redis-cluster://host:7000 (TLS is not built in)"
+            ),
+        });
+    }
     if let Err(e) = fred::types::config::Config::from_url(url) {
         return Err(ConfigError::Value {
             key: url_key,
@@ -126,5 +134,47 @@ impl RedisPubSubConfig {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, KvsConfig, PubSubConfig};
+    use std::path::Path;
+
+    #[test]
+    fn shipped_redis_configs_parse() {
+        for (name, text) in [
+            (
+                "multi-node.toml",
+                include_str!("../../../examples/configs/multi-node.toml"),
+            ),
+            (
+                "bench-redis.toml",
+                include_str!("../../../examples/configs/bench-redis.toml"),
+            ),
+        ] {
+            let config = Config::parse(text, Path::new(name)).expect(name);
+            assert!(matches!(config.kvs, KvsConfig::Redis(_)), "{name}");
+            assert!(matches!(config.pubsub, PubSubConfig::Redis(_)), "{name}");
+        }
+    }
+
+    #[test]
+    fn redis_settings_are_checked_by_name() {
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml"));
+        let config =
+            parse("[kvs]\ntype = \"redis\"\nurl = \"redis-cluster://h:7000?node=h:7001\"\n")
+                .unwrap();
+        let KvsConfig::Redis(redis) = config.kvs else {
+            panic!("redis")
+        };
+        assert_eq!(redis.prefix, "classpulse");
+        let e = parse("[kvs]\ntype = \"redis\"\nurll = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("urll"), "{e}");
+        let e = parse("[kvs]\ntype = \"redis\"\nurl = \"http://nope\"\n").unwrap_err();
+        assert!(e.to_string().contains("kvs.url"), "{e}");
+        let e = parse("[pubsub]\ntype = \"redis\"\nprefix = \"a{b}\"\n").unwrap_err();
+        assert!(e.to_string().contains("pubsub.prefix"), "{e}");
     }
 }

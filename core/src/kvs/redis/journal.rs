@@ -12,10 +12,11 @@
 //! {"key":"test.count/student:s1","rev":42,"node":"a","after_own":118,"after":[["b",17]]}
 //! ```
 //!
-//! [`crate::order`] reads these journals to replay several nodes' logs with each key's events in
-//! their original order. The journal is written after the store and not synced: a crash can
-//! lose its last lines, and then only the order of those hand-overs is unknown to a merged
-//! replay (which falls back to server time for them); no event is lost, since the logs hold all.
+//! With the journals of all nodes ([`read_dir`]), a replay of several nodes' logs can apply each
+//! key's events in their original order: a node's events on a key after `after_own` wait until
+//! the other nodes' events up to `after` are applied (see `ARCHITECTURE.md`, "Scaling out"). The
+//! journal is written after the store and not synced: a crash can lose its last lines, and then
+//! only the order of those hand-overs is unknown; no event is lost, since the logs hold all.
 
 use crate::kvs::Applied;
 use serde::{Deserialize, Serialize};
