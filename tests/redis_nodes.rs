@@ -130,4 +130,18 @@ async fn two_nodes_on_one_redis_count_every_event_of_students_split_across_them(
     assert_eq!(b.log().len() as u64, per_node[1]);
     a.stop();
     b.stop();
+
+    // Students whose events alternate between nodes leave hand-overs in the order journals:
+    // where one node's updates of a key followed the other's.
+    let mut handovers = 0;
+    for (dir, node, other) in [(&da, "a", "b"), (&db, "b", "a")] {
+        let journal = dir.path().join("data/order").join(format!("{node}.jsonl"));
+        for line in std::fs::read_to_string(&journal).unwrap().lines() {
+            let h: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(h["node"], node);
+            assert_eq!(h["after"][0][0], other, "{line}");
+            handovers += 1;
+        }
+    }
+    assert!(handovers > 100, "{handovers} hand-overs recorded");
 }
