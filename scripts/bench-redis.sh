@@ -18,7 +18,7 @@ redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$
   --daemonize no --logfile "$WORK/redis.log" & PIDS+=($!)
 until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.1; done
 
-# node NAME KVS(memory|redis) -> prints its address; the process is left running.
+# node NAME KVS(memory|redis): starts a node (stopped at exit); its address goes to $WORK/NAME.addr.
 node() {
   local name=$1 kvs=$2 cfg="$WORK/$1.toml"
   {
@@ -31,8 +31,9 @@ node() {
   RUST_LOG=warn "$BIN" --config "$cfg" serve --bind 127.0.0.1:0 > "$WORK/$name.out" 2> "$WORK/$name.err" &
   PIDS+=($!)
   until grep -q "listening on" "$WORK/$name.out" 2>/dev/null; do sleep 0.1; done
-  sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$WORK/$name.out"
+  sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$WORK/$name.out" > "$WORK/$name.addr"
 }
+addr() { cat "$WORK/$1.addr"; }
 
 # load ADDR STUDENTS PREFIX -> JSON lines from simulate
 load() {
@@ -41,13 +42,13 @@ load() {
 }
 
 echo "== memory, one node"
-A="$(node mem memory)"; load "$A" 100 m-
+node mem memory; load "$(addr mem)" 100 m-
 echo "== redis, one node"
-B="$(node r1 redis)"; load "$B" 100 r-
+node r1 redis; load "$(addr r1)" 100 r-
 echo "== redis, two nodes (50 students each, concurrently)"
-C="$(node r2a redis)"; D="$(node r2b redis)"
-load "$C" 50 a- > "$WORK/a.json" & LA=$!
-load "$D" 50 b- > "$WORK/b.json" & LB=$!
+node r2a redis; node r2b redis
+load "$(addr r2a)" 50 a- > "$WORK/a.json" & LA=$!
+load "$(addr r2b)" 50 b- > "$WORK/b.json" & LB=$!
 wait $LA $LB; cat "$WORK/a.json" "$WORK/b.json"
 echo "== redis-benchmark on the same server (50 clients; pipelined 32)"
 redis-benchmark -p "$RPORT" -q -n 200000 -t set,get,hset | tr '\r' '\n' | grep "per second"
