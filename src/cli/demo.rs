@@ -83,6 +83,7 @@ pub(crate) async fn simulate_class(addr: SocketAddr, students: usize, shutdown: 
         threads: 1,
         json: true,
         in_process: false,
+        state_probe: false,
         keystrokes: true,
         window: 0,
     };

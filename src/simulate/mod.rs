@@ -6,6 +6,7 @@
 mod client;
 mod frames;
 mod in_process;
+mod probe;
 mod text;
 
 use anyhow::Context;
@@ -74,6 +75,10 @@ pub(crate) struct SimulateArgs {
     /// in-memory channels. Reports CPU time per event.
     #[arg(long)]
     pub(crate) in_process: bool,
+    /// Also measure event→state latency: one more student sends an event every 50 ms and
+    /// polls the read API until it shows.
+    #[arg(long)]
+    pub(crate) state_probe: bool,
 }
 
 pub(crate) fn run(config: Option<std::path::PathBuf>, args: SimulateArgs) -> anyhow::Result<()> {
@@ -97,7 +102,38 @@ pub(crate) fn run(config: Option<std::path::PathBuf>, args: SimulateArgs) -> any
                 );
                 return Ok(());
             }
+            let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+            let probe = args.state_probe.then(|| {
+                tokio::spawn(probe::run(
+                    args.url.clone(),
+                    format!("{}probe", args.user_prefix),
+                    stop.clone(),
+                ))
+            });
             let totals = simulate(&args).await?;
+            stop.notify_waiters();
+            if let Some(probe) = probe {
+                let mut us = probe.await.unwrap_or_default();
+                us.sort_unstable();
+                let pick = |p: f64| {
+                    us.get(((p / 100.0) * us.len().saturating_sub(1) as f64).round() as usize)
+                        .map(|v| f64::from(*v) / 1000.0)
+                };
+                let (p50, p99) = (pick(50.0), pick(99.0));
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event_to_state_ms": {"p50": p50, "p99": p99, "samples": us.len()}})
+                    );
+                } else {
+                    println!(
+                        "event→state latency ({} samples): p50 {} p99 {}",
+                        us.len(),
+                        p50.map_or("-".into(), |v| format!("{v:.1} ms")),
+                        p99.map_or("-".into(), |v| format!("{v:.1} ms"))
+                    );
+                }
+            }
             print_summary(&args, &totals);
             if totals.connect_errors > 0 && totals.sent == 0 {
                 anyhow::bail!("could not connect to {}", args.url);
