@@ -283,3 +283,158 @@ async fn the_educator_page_by_keyboard_live_and_accessible() {
     browser.wait_for(&word_count_is(ann_id, 7), T).await;
     server.stop();
 }
+
+/// Days since 1970-01-01 → (year, month, day) (the proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// A timetable whose one class starts `lead` from now (wall clock, in a fixed-offset zone
+/// chosen so that it is around noon there: the class never crosses midnight).
+fn timetable_starting_in(lead: Duration) -> (String, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let offset_h = (12 - (now.rem_euclid(86_400) / 3600)).clamp(-11, 12);
+    // POSIX-style names: Etc/GMT-3 is three hours *ahead* of UTC.
+    let zone = if offset_h == 0 {
+        "UTC".to_owned()
+    } else {
+        format!("Etc/GMT{:+}", -offset_h)
+    };
+    let local = now + offset_h * 3600;
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let weekday =
+        ['R', 'F', 'S', 'U', 'M', 'T', 'W'][local.div_euclid(86_400).rem_euclid(7) as usize];
+    let hms = |t: i64| {
+        let t = t.rem_euclid(86_400);
+        format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+    };
+    let start = local + lead.as_secs() as i64;
+    let toml = format!(
+        r#"
+[[rooms]]
+id = "LAB-2"
+name = "Lab Two"
+
+[[people]]
+id = "ada"
+name = "Ada Lovelace"
+role = "instructor"
+
+[[courses]]
+id = "bio7"
+title = "Biology 7"
+
+[[courses.sections]]
+id = "L1"
+kind = "lecture"
+
+[[courses.sections.meetings]]
+days = "{weekday}"
+start = "{start}"
+end = "{end}"
+from = {y:04}-{m:02}-{d:02}
+until = {y:04}-{m:02}-{d:02}
+room = "LAB-2"
+instructors = ["ada"]
+"#,
+        start = hms(start),
+        end = hms(start + 40 * 60),
+    );
+    (zone, toml)
+}
+
+#[tokio::test]
+async fn the_timetable_panel_moves_on_by_itself_when_a_class_starts() {
+    let Some(chromium) = chromium_path() else {
+        return missing("chromium");
+    };
+    let Some(axe) = axe_source() else {
+        return missing("npm (to fetch axe-core)");
+    };
+    let dir = TempDir::new("browser-timetable");
+    let config = setup(dir.path());
+    let lead = Duration::from_secs(20);
+    let (zone, timetable) = timetable_starting_in(lead);
+    let starts = Instant::now() + lead;
+    std::fs::write(dir.path().join("timetable.toml"), timetable).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[modules.timetable]\ntime_zone = \"{zone}\"\nfile = \"timetable.toml\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let mut browser = Browser::launch(&chromium, dir.path()).await;
+    browser.goto(&format!("http://{}/", server.addr)).await;
+    browser
+        .wait_for("document.activeElement.id === 'user'", T)
+        .await;
+    browser.type_text("t.a").await;
+    browser.press("Tab").await;
+    browser.type_text(PASSWORD).await;
+    browser.press("Enter").await;
+    browser
+        .wait_for("!document.getElementById('courses').hidden", T)
+        .await;
+    browser
+        .eval("document.querySelector('[data-course=\"bio7\"]').click()")
+        .await;
+
+    // Before the class: nothing now; next, the lecture, with its room and teacher by name.
+    let next = "document.querySelector('[data-tt=\"next\"] li[data-section=\"L1\"]')";
+    browser.wait_for(next, T).await;
+    assert!(
+        Instant::now() < starts,
+        "the page took too long to open to see the class before it starts"
+    );
+    let line = browser.eval(&format!("{next}.textContent")).await;
+    let line = line.as_str().unwrap();
+    assert!(
+        line.contains("Lecture L1") && line.contains("Lab Two") && line.contains("Ada Lovelace"),
+        "{line}"
+    );
+    assert!(line.contains("starts in"), "{line}");
+    assert_eq!(
+        browser
+            .eval("document.querySelector('[data-tt=\"now\"]').textContent")
+            .await,
+        "NowNo class in session."
+    );
+    let violations = axe_violations(&mut browser, &axe).await;
+    assert!(
+        serious(&violations).is_empty(),
+        "timetable panel: {violations:?}"
+    );
+
+    // The class starts: the server's timer moves the course on, and the page shows it
+    // without being reloaded or asked.
+    let now = "document.querySelector('[data-tt=\"now\"] li[data-section=\"L1\"]')";
+    browser.wait_for(now, lead + T).await;
+    let shown_after = Instant::now().saturating_duration_since(starts);
+    assert!(
+        shown_after < Duration::from_secs(3),
+        "the page showed the class {shown_after:?} after it started"
+    );
+    let line = browser.eval(&format!("{now}.textContent")).await;
+    assert!(line.as_str().unwrap().contains("ends in"), "{line}");
+    assert_eq!(
+        browser
+            .eval("document.querySelector('[data-tt=\"next\"]').textContent")
+            .await,
+        "NextNothing scheduled."
+    );
+    browser
+        .screenshot(&target_dir().join("screenshots/timetable.png"))
+        .await;
+    server.stop();
+}

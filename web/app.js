@@ -5,6 +5,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const VIEW = "writing.class";
+  const TIMETABLE_VIEW = "timetable.now";
+  const timetable = window.ClassPulseTimetable;
   const state = {
     user: null,
     courses: [],
@@ -108,6 +110,7 @@
     state.course = course;
     state.rows.clear();
     state.summary = null;
+    timetable.update(null);
     $("student-rows").replaceChildren();
     $("course-title").textContent = info ? info.name || info.id : course;
     document.title = "ClassPulse — " + $("course-title").textContent;
@@ -138,6 +141,7 @@
     state.socket = socket;
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      socket.send(JSON.stringify({ type: "subscribe", sub: "timetable", course: state.course, view: TIMETABLE_VIEW }));
     };
     socket.onmessage = (e) => {
       let m;
@@ -155,6 +159,14 @@
   }
 
   function onMessage(m) {
+    if (m.sub === "timetable") {
+      if (m.type === "snapshot" || m.type === "update") {
+        if (m.summary) timetable.update(m.summary);
+      } else if (m.type === "error") {
+        timetable.unavailable(m.code === "unknown_view" ? "No timetable module." : m.message);
+      }
+      return;
+    }
     switch (m.type) {
       case "welcome":
         break;

@@ -414,6 +414,12 @@ impl Runtime {
         self.sessions.from_headers(headers, self.now_secs())
     }
 
+    /// Whether a request carries this node's admin key (`Authorization: Bearer`, the key in
+    /// `<data_dir>/admin.json`): command-line tools on the same machine.
+    pub fn has_admin_key(&self, headers: &axum::http::HeaderMap) -> bool {
+        crate::server::admin::has_admin_key(self, headers)
+    }
+
     /// The directory of this node's event log.
     pub fn log_dir(&self) -> PathBuf {
         log_dir(&self.config)

@@ -21,6 +21,7 @@ const INDEX_HTML: &str = include_str!("../../web/index.html");
 const STUDENT_HTML: &str = include_str!("../../web/student.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const STUDENT_JS: &str = include_str!("../../web/student.js");
+const TIMETABLE_JS: &str = include_str!("../../web/timetable.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 
 /// The dashboards' routes.
@@ -31,6 +32,10 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route(
             "/static/app.js",
             get(|| async { asset(APP_JS, "text/javascript") }),
+        )
+        .route(
+            "/static/timetable.js",
+            get(|| async { asset(TIMETABLE_JS, "text/javascript") }),
         )
         .route(
             "/static/student.js",

@@ -4,7 +4,7 @@
 //! `oneshot` and the binary merges in the dashboards' routes; [`serve`] runs it on a listener
 //! until a shutdown signal, then drains the runtime.
 
-mod admin;
+pub(crate) mod admin;
 mod health;
 mod ingest_ws;
 mod state_api;

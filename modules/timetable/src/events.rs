@@ -125,6 +125,14 @@ pub fn schedule_of(t: &Timetable, course: &Course, default_mode: DutyMode) -> Co
             .map(|term| term.dates.clone()),
         time_zone: t.time_zone.clone(),
         office_hours_mode: course.office_hours_mode.unwrap_or(default_mode),
+        people: course
+            .people()
+            .filter_map(|id| Some((id.to_owned(), t.people.get(id)?.name.clone())))
+            .collect(),
+        rooms: course
+            .rooms()
+            .filter_map(|id| Some((id.to_owned(), t.rooms.get(id)?.clone())))
+            .collect(),
     }
 }
 

@@ -27,6 +27,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use classpulse_core::auth::access::course_access;
 use classpulse_core::auth::token::{Claims, issue, verify};
 use classpulse_core::kvs::{KvsError, Slot, StateKey};
 use classpulse_core::reducer::ScopeKey;
@@ -45,9 +46,12 @@ pub enum ApiError {
     /// No such course.
     #[error("{0}")]
     NotFound(String),
-    /// No or a bad admin token.
+    /// No or a bad admin token, or not signed in.
     #[error("{0}")]
     Unauthorized(String),
+    /// Signed in, but not a member of the course.
+    #[error("{0}")]
+    Forbidden(String),
     /// The state store or the log failed.
     #[error("{0}")]
     Unavailable(String),
@@ -59,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::Unavailable(m) => {
                 tracing::warn!(error = %m, "timetable API failed");
                 (
@@ -142,6 +147,47 @@ pub async fn conflicts(rt: &Runtime, course: Option<&str>) -> Result<Vec<Conflic
     Ok(all)
 }
 
+/// Lets through the node's admin key and signed-in members of `course` (staff and students:
+/// a course's timetable is for everyone in it); others get 401 or 403.
+fn member_of(api: &Api, headers: &HeaderMap, course: &str) -> Result<(), ApiError> {
+    if api.rt.has_admin_key(headers) {
+        return Ok(());
+    }
+    let principal = api
+        .rt
+        .principal(headers)
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    match course_access(&principal, course, &api.rt.roster) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden(format!(
+            "only members of course {course:?} and administrators may read its timetable"
+        ))),
+    }
+}
+
+/// Lets through the admin key, administrators, and — for one course — its staff.
+fn staff_of(api: &Api, headers: &HeaderMap, course: Option<&str>) -> Result<(), ApiError> {
+    if api.rt.has_admin_key(headers) {
+        return Ok(());
+    }
+    let principal = api
+        .rt
+        .principal(headers)
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    let allowed = match course {
+        _ if principal.is_staff() && principal.admin => true,
+        Some(c) => course_access(&principal, c, &api.rt.roster).is_some_and(|a| a.is_staff()),
+        None => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "conflicts are shown to administrators, and to a course's staff with ?course=".into(),
+        ))
+    }
+}
+
 async fn schedule(api: &Api, course: &str) -> Result<crate::live::CourseSchedule, ApiError> {
     course_state(&api.rt, course)
         .await?
@@ -151,8 +197,10 @@ async fn schedule(api: &Api, course: &str) -> Result<crate::live::CourseSchedule
 
 async fn now(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
+    member_of(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     let view = now_view(&schedule, &catalog, api.rt.clock.now());
@@ -180,9 +228,11 @@ fn date_or_today(q: &WeekQuery, api: &Api, zone: &str) -> Result<Date, ApiError>
 
 async fn week(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
+    member_of(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let catalog = read_catalog(&api.rt).await?;
@@ -199,9 +249,11 @@ fn calendar(body: String) -> Response {
 
 async fn week_ics(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
+    member_of(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let (from, until) = week_of(date);
@@ -217,8 +269,10 @@ async fn week_ics(
 
 async fn calendar_ics(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
+    member_of(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     Ok(calendar(ics(
@@ -237,8 +291,10 @@ struct ConflictQuery {
 
 async fn conflicts_route(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Query(q): Query<ConflictQuery>,
 ) -> Result<Response, ApiError> {
+    staff_of(&api, &headers, q.course.as_deref())?;
     let list = conflicts(&api.rt, q.course.as_deref()).await?;
     Ok(axum::Json(json!({"count": list.len(), "conflicts": list})).into_response())
 }
@@ -265,6 +321,15 @@ pub fn admin_token(secret: &[u8], now_secs: i64, ttl_secs: i64) -> String {
 }
 
 fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    // The node's admin key (tools on this machine) and signed-in administrators need no token.
+    if api.rt.has_admin_key(headers)
+        || api
+            .rt
+            .principal(headers)
+            .is_some_and(|p| p.is_staff() && p.admin)
+    {
+        return Ok(());
+    }
     let secret = api.rt.ingest.auth.secret().ok_or_else(|| {
         ApiError::Unauthorized(
             "imports into a running server need a token secret (auth.token_secret or CLASSPULSE_TOKEN_SECRET); \

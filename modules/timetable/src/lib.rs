@@ -6,7 +6,8 @@
 //! or a course's calendar via [`ical`]) become events in the log ([`events`]), reduced by two
 //! pure reducers ([`reducers`]): the institution-wide catalog and each course's live state,
 //! which arms a timer for the next session start or end ([`live`]) and emits the office-hours
-//! module's duty events. [`conflicts`] checks a whole timetable; [`view`] and [`http`] show it.
+//! module's duty events. [`conflicts`] checks a whole timetable; [`view`] and [`http`] show it,
+//! and [`panel`] pushes now/next to the educator dashboard.
 //! Times are civil times in the institution's zone ([`recur`], with `jiff`), so classes keep
 //! their wall-clock times across daylight-saving changes.
 
@@ -19,6 +20,7 @@ pub mod import;
 pub mod live;
 pub mod model;
 pub mod module;
+pub mod panel;
 pub mod recur;
 pub mod reducers;
 pub mod toml_file;

@@ -7,10 +7,11 @@
 //! dashboards' timetable panel) moves by itself when a session starts or ends. The HTTP API
 //! calls it at request time for "starts in / ends in".
 
-use crate::model::{Course, DutyMode, SectionKind};
+use crate::model::{Course, DutyMode, Room, SectionKind};
 use crate::recur::{DateRange, Recurrence, Zones, day_number};
 use classpulse_core::event::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Everything the live computation needs about a course, carried whole by the
 /// `timetable.course.changed` event so the reducers never look elsewhere.
@@ -29,6 +30,14 @@ pub struct CourseSchedule {
     /// How office-hour blocks drive duty (resolved from the course and the config).
     #[serde(default)]
     pub office_hours_mode: DutyMode,
+    /// Display names of the people the course refers to (instructors, TAs), by id, so the
+    /// dashboards' panel can name them from the course's state alone. A rename re-emits the
+    /// course's schedule (the import compares schedules).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub people: BTreeMap<String, String>,
+    /// The rooms the course meets in, by id (name, building, capacity), for the same reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rooms: BTreeMap<String, Room>,
 }
 
 /// A class session, in progress or upcoming.

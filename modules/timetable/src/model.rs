@@ -171,6 +171,27 @@ pub struct Course {
     pub office_hours: Vec<OfficeHours>,
 }
 
+impl Course {
+    /// Every meeting of every section.
+    pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
+        self.sections.iter().flat_map(|s| &s.meetings)
+    }
+
+    /// The people the course refers to (instructors and office-hour TAs); may repeat.
+    pub fn people(&self) -> impl Iterator<Item = &str> {
+        self.meetings()
+            .flat_map(|m| m.instructors.iter().map(String::as_str))
+            .chain(self.office_hours.iter().map(|o| o.ta.as_str()))
+    }
+
+    /// The rooms the course refers to (meetings and office hours); may repeat.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.meetings()
+            .filter_map(|m| m.room.as_deref())
+            .chain(self.office_hours.iter().filter_map(|o| o.room.as_deref()))
+    }
+}
+
 /// The kind of a section.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,8 +1,10 @@
-//! [`TimetableModule`]: what the timetable module hands the runtime — its two reducers.
+//! [`TimetableModule`]: what the timetable module hands the runtime — its two reducers and
+//! the dashboards' timetable panel.
 //! Its HTTP routes ([`crate::http::routes`]) and the start-up sync of the configured file
 //! ([`crate::import::sync_configured_file`]) are wired by the binary.
 
 use crate::config::TimetableConfig;
+use crate::panel::NowPanel;
 use crate::reducers::{CatalogReducer, CourseReducer};
 use classpulse_core::module::{Module, ModuleBuilder};
 
@@ -33,6 +35,8 @@ impl Module for TimetableModule {
     }
 
     fn register(&self, m: &mut ModuleBuilder) {
-        m.reducer(CatalogReducer).reducer(CourseReducer);
+        m.reducer(CatalogReducer)
+            .reducer(CourseReducer)
+            .aggregator(NowPanel);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::ical::{OutEvent, write_calendar};
 use crate::live::{CourseSchedule, Duty, Session, compute};
-use crate::model::Timetable;
+use crate::model::{Room, Timetable};
 use crate::recur::{Zones, date_of_day, day_number};
 use classpulse_core::event::Timestamp;
 use jiff::civil::Date;
@@ -20,23 +20,57 @@ fn local(zones: &mut Zones, at: Timestamp) -> String {
     Zones::civil(&tz, at).strftime("%Y-%m-%dT%H:%M").to_string()
 }
 
-fn person(catalog: &Timetable, id: &str) -> Value {
-    let name = catalog.people.get(id).map_or("", |p| p.name.as_str());
-    json!({"id": id, "name": name})
+/// Names for ids: the course's own copy (carried by its schedule) first, then the catalog
+/// (schedules logged before they carried names).
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    schedule: &'a CourseSchedule,
+    catalog: &'a Timetable,
 }
 
-fn room(catalog: &Timetable, id: Option<&String>) -> Value {
-    match id {
-        None => Value::Null,
-        Some(id) => {
-            let r = catalog.rooms.get(id);
-            json!({"id": id, "name": r.map_or(id.as_str(), |r| r.name.as_str()), "building": r.and_then(|r| r.building.clone())})
+impl Names<'_> {
+    /// A person's display name ("" when unknown).
+    fn person_name(&self, id: &str) -> &str {
+        (self.schedule.people.get(id).map(String::as_str))
+            .or_else(|| self.catalog.people.get(id).map(|p| p.name.as_str()))
+            .unwrap_or("")
+    }
+
+    fn person(&self, id: &str) -> Value {
+        json!({"id": id, "name": self.person_name(id)})
+    }
+
+    fn room_entry(&self, id: &str) -> Option<&Room> {
+        (self.schedule.rooms.get(id)).or_else(|| self.catalog.rooms.get(id))
+    }
+
+    /// A room's display name (its id when it has none).
+    fn room_name<'a>(&'a self, id: &'a str) -> &'a str {
+        match self.room_entry(id) {
+            Some(r) if !r.name.is_empty() => &r.name,
+            _ => id,
         }
+    }
+
+    fn room(&self, id: Option<&String>) -> Value {
+        let Some(id) = id else {
+            return Value::Null;
+        };
+        let building = self.room_entry(id).and_then(|r| r.building.clone());
+        json!({"id": id, "name": self.room_name(id), "building": building})
     }
 }
 
-fn session_json(s: &Session, catalog: &Timetable, zones: &mut Zones, now: Timestamp) -> Value {
-    json!({
+/// Adds "starts in / ends in" seconds relative to `now`, when given.
+fn relative(out: &mut Value, start: Timestamp, end: Timestamp, now: Option<Timestamp>) {
+    if let Some(now) = now {
+        out["starts_in_secs"] = json!(secs_between(now, start));
+        out["ends_in_secs"] = json!(secs_between(now, end));
+    }
+}
+
+fn session_json(s: &Session, names: Names<'_>, zones: &mut Zones, now: Option<Timestamp>) -> Value {
+    let mut out = json!({
         "section": s.section,
         "kind": s.kind,
         "meeting": s.meeting,
@@ -44,47 +78,65 @@ fn session_json(s: &Session, catalog: &Timetable, zones: &mut Zones, now: Timest
         "end": s.end,
         "start_local": local(zones, s.start),
         "end_local": local(zones, s.end),
-        "starts_in_secs": secs_between(now, s.start),
-        "ends_in_secs": secs_between(now, s.end),
-        "room": room(catalog, s.room.as_ref()),
+        "room": names.room(s.room.as_ref()),
         "location": s.location,
-        "instructors": s.instructors.iter().map(|p| person(catalog, p)).collect::<Vec<_>>(),
-    })
+        "instructors": s.instructors.iter().map(|p| names.person(p)).collect::<Vec<_>>(),
+    });
+    relative(&mut out, s.start, s.end, now);
+    out
 }
 
-fn duty_json(d: &Duty, catalog: &Timetable, zones: &mut Zones, now: Timestamp) -> Value {
-    json!({
+fn duty_json(d: &Duty, names: Names<'_>, zones: &mut Zones, now: Option<Timestamp>) -> Value {
+    let mut out = json!({
         "block": d.block,
-        "ta": person(catalog, &d.ta),
+        "ta": names.person(&d.ta),
         "start": d.start,
         "end": d.end,
         "start_local": local(zones, d.start),
         "end_local": local(zones, d.end),
-        "starts_in_secs": secs_between(now, d.start),
-        "ends_in_secs": secs_between(now, d.end),
-        "room": room(catalog, d.room.as_ref()),
+        "room": names.room(d.room.as_ref()),
         "location": d.location,
-    })
+    });
+    relative(&mut out, d.start, d.end, now);
+    out
 }
 
-/// A course's now and next at `now`, with names and relative times, as the dashboards'
-/// timetable panel shows it.
+/// A course's now and next at `now`, with names and relative times ("starts in / ends in"),
+/// as the HTTP API returns it.
 pub fn now_view(schedule: &CourseSchedule, catalog: &Timetable, now: Timestamp) -> Value {
+    let mut out = live_json(schedule, catalog, now, true);
+    let mut zones = zones_of(schedule);
+    out["at"] = json!(now);
+    out["at_local"] = json!(local(&mut zones, now));
+    out
+}
+
+/// A course's now and next at `now` as the dashboards' timetable panel shows it: from the
+/// course's state alone, in absolute times only, so it changes exactly when a session or an
+/// office-hour block starts or ends (the page counts down by itself).
+pub fn panel_view(schedule: &CourseSchedule, now: Timestamp) -> Value {
+    live_json(schedule, &Timetable::default(), now, false)
+}
+
+fn zones_of(schedule: &CourseSchedule) -> Zones {
+    Zones::new(&schedule.time_zone).unwrap_or_else(|_| Zones::new("UTC").expect("UTC is known"))
+}
+
+fn live_json(schedule: &CourseSchedule, catalog: &Timetable, now: Timestamp, rel: bool) -> Value {
     let live = compute(schedule, now);
-    let mut zones = Zones::new(&schedule.time_zone)
-        .unwrap_or_else(|_| Zones::new("UTC").expect("UTC is known"));
+    let mut zones = zones_of(schedule);
+    let names = Names { schedule, catalog };
+    let rel = rel.then_some(now);
     let course = &schedule.course;
     json!({
         "course_id": course.id,
         "title": course.title,
         "time_zone": schedule.time_zone,
-        "at": now,
-        "at_local": local(&mut zones, now),
         "office_hours_mode": schedule.office_hours_mode,
-        "now": live.now.iter().map(|s| session_json(s, catalog, &mut zones, now)).collect::<Vec<_>>(),
-        "next": live.next.iter().map(|s| session_json(s, catalog, &mut zones, now)).collect::<Vec<_>>(),
-        "on_duty": live.on_duty.iter().map(|d| duty_json(d, catalog, &mut zones, now)).collect::<Vec<_>>(),
-        "next_duty": live.next_duty.iter().map(|d| duty_json(d, catalog, &mut zones, now)).collect::<Vec<_>>(),
+        "now": live.now.iter().map(|s| session_json(s, names, &mut zones, rel)).collect::<Vec<_>>(),
+        "next": live.next.iter().map(|s| session_json(s, names, &mut zones, rel)).collect::<Vec<_>>(),
+        "on_duty": live.on_duty.iter().map(|d| duty_json(d, names, &mut zones, rel)).collect::<Vec<_>>(),
+        "next_duty": live.next_duty.iter().map(|d| duty_json(d, names, &mut zones, rel)).collect::<Vec<_>>(),
         "next_change": live.next_change,
     })
 }
@@ -116,14 +168,10 @@ pub fn items(schedule: &CourseSchedule, catalog: &Timetable, from: Date, until: 
     let mut zones = Zones::new(&schedule.time_zone)
         .unwrap_or_else(|_| Zones::new("UTC").expect("UTC is known"));
     let course = &schedule.course;
+    let lookup = Names { schedule, catalog };
     let where_ = |r: Option<&String>, l: Option<&String>| -> Option<String> {
-        r.map(|id| {
-            catalog
-                .rooms
-                .get(id)
-                .map_or(id.clone(), |room| room.name.clone())
-        })
-        .or_else(|| l.cloned())
+        r.map(|id| lookup.room_name(id).to_owned())
+            .or_else(|| l.cloned())
     };
     let mut out = Vec::new();
     for section in &course.sections {
@@ -135,7 +183,10 @@ pub fn items(schedule: &CourseSchedule, catalog: &Timetable, from: Date, until: 
                 let names: Vec<String> = m
                     .instructors
                     .iter()
-                    .map(|p| catalog.people.get(p).map_or(p.clone(), |x| x.name.clone()))
+                    .map(|p| match lookup.person_name(p) {
+                        "" => p.clone(),
+                        name => name.to_owned(),
+                    })
                     .collect();
                 out.push(Item {
                     uid: format!("{}.{}.{}.{}@classpulse", course.id, section.id, m.id, o.date),
@@ -146,8 +197,8 @@ pub fn items(schedule: &CourseSchedule, catalog: &Timetable, from: Date, until: 
                     date: o.date,
                     detail: json!({
                         "section": section.id, "section_kind": section.kind, "meeting": m.id,
-                        "room": room(catalog, m.room.as_ref()), "location": m.location,
-                        "instructors": m.instructors.iter().map(|p| person(catalog, p)).collect::<Vec<_>>(),
+                        "room": lookup.room(m.room.as_ref()), "location": m.location,
+                        "instructors": m.instructors.iter().map(|p| lookup.person(p)).collect::<Vec<_>>(),
                         "instructor_names": names,
                     }),
                     location: where_(m.room.as_ref(), m.location.as_ref()),
@@ -160,10 +211,10 @@ pub fn items(schedule: &CourseSchedule, catalog: &Timetable, from: Date, until: 
             if o.date < from || o.date > until {
                 continue;
             }
-            let name = catalog
-                .people
-                .get(&b.ta)
-                .map_or(b.ta.clone(), |p| p.name.clone());
+            let name = match lookup.person_name(&b.ta) {
+                "" => b.ta.clone(),
+                name => name.to_owned(),
+            };
             out.push(Item {
                 uid: format!("{}.oh.{}.{}@classpulse", course.id, b.id, o.date),
                 kind: "office_hours",
@@ -171,7 +222,7 @@ pub fn items(schedule: &CourseSchedule, catalog: &Timetable, from: Date, until: 
                 start: o.start,
                 end: o.end,
                 date: o.date,
-                detail: json!({"block": b.id, "ta": person(catalog, &b.ta), "room": room(catalog, b.room.as_ref()), "location": b.location}),
+                detail: json!({"block": b.id, "ta": lookup.person(&b.ta), "room": lookup.room(b.room.as_ref()), "location": b.location}),
                 location: where_(b.room.as_ref(), b.location.as_ref()),
             });
         }

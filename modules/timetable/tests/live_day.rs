@@ -199,6 +199,15 @@ async fn a_whole_monday() {
     assert!(!term.contains("DTSTART:20260907T"), "no class on Labor Day");
     let (status, _) = node.get("/api/timetable/courses/NOPE/now").await;
     assert_eq!(status, 404);
+    // Nobody outside the course reads its timetable (rights: docs/security.md).
+    for path in [
+        "/api/timetable/courses/CS101/now",
+        "/api/timetable/courses/CS101/week",
+        "/api/timetable/courses/CS101/calendar.ics",
+        "/api/timetable/conflicts",
+    ] {
+        assert_eq!(node.get_anonymous(path).await.0, 401, "{path}");
+    }
     let (status, _) = node
         .get("/api/timetable/courses/CS101/week?date=monday")
         .await;

@@ -124,7 +124,14 @@ impl Node {
         read_log(&self.runtime.log_dir())
     }
 
+    /// GET with the node's admin key (as the command-line tools do).
     pub async fn get(&self, path: &str) -> (u16, String) {
+        let auth = format!("Bearer {}", self.runtime.admin_key);
+        http(self.addr, "GET", path, &[("Authorization", &auth)], "").await
+    }
+
+    /// GET with no credentials at all.
+    pub async fn get_anonymous(&self, path: &str) -> (u16, String) {
         http(self.addr, "GET", path, &[], "").await
     }
 }

@@ -1,0 +1,104 @@
+// ClassPulse educator dashboard: the timetable panel. The dashboard's socket subscribes to the
+// course's `timetable.now` view (see app.js); each snapshot or update carries the course's
+// sessions and office-hour duty now and next, in absolute times. This file renders them and
+// keeps "starts in / ends in" current with the page's own clock.
+"use strict";
+
+window.ClassPulseTimetable = (function () {
+  let current = null;
+  let ticker = null;
+
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  // "12 min", "1 h 05 min", "3 d" — rounded up to the minute, so "starts in 1 min" until it starts.
+  function span(micros) {
+    const mins = Math.max(0, Math.ceil(micros / 60e6));
+    if (mins < 60) return mins + " min";
+    if (mins < 48 * 60) return Math.floor(mins / 60) + " h " + String(mins % 60).padStart(2, "0") + " min";
+    return Math.round(mins / 1440) + " d";
+  }
+
+  function clock(local) { return (local || "").slice(11, 16); }
+
+  function where(item) {
+    if (item.room && item.room.name) return item.room.name;
+    return item.location || "";
+  }
+
+  function sessionLine(s, now, live) {
+    const who = (s.instructors || []).map((p) => p.name || p.id).join(", ");
+    const kind = s.kind ? s.kind.charAt(0).toUpperCase() + s.kind.slice(1) : "Session";
+    const parts = [kind + " " + s.section, where(s), who].filter(Boolean);
+    const when = live
+      ? "until " + clock(s.end_local) + " (ends in " + span(s.end - now) + ")"
+      : clock(s.start_local) + "–" + clock(s.end_local) + " (starts in " + span(s.start - now) + ")";
+    const li = el("li", { "data-section": s.section, "data-meeting": s.meeting });
+    li.append(el("span", { class: "tt-what" }, parts.join(" · ")), el("span", { class: "tt-when muted" }, when));
+    return li;
+  }
+
+  function dutyLine(d, now, live) {
+    const parts = [(d.ta && (d.ta.name || d.ta.id)) || "", where(d)].filter(Boolean);
+    const when = live
+      ? "until " + clock(d.end_local) + " (ends in " + span(d.end - now) + ")"
+      : clock(d.start_local) + "–" + clock(d.end_local) + " (starts in " + span(d.start - now) + ")";
+    const li = el("li", { "data-block": d.block });
+    li.append(el("span", { class: "tt-what" }, parts.join(" · ")), el("span", { class: "tt-when muted" }, when));
+    return li;
+  }
+
+  function list(id, heading, items, empty, line, now, live) {
+    const section = el("div", { class: "tt-group", "data-tt": id });
+    section.append(el("h4", {}, heading));
+    if (!items || items.length === 0) {
+      section.append(el("p", { class: "muted" }, empty));
+    } else {
+      const ul = el("ul", { class: "tt-list" });
+      for (const it of items) ul.append(line(it, now, live));
+      section.append(ul);
+    }
+    return section;
+  }
+
+  function draw() {
+    const body = document.getElementById("tt-body");
+    if (!body) return;
+    if (!current) {
+      body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+      return;
+    }
+    if (!current.schedule) {
+      body.replaceChildren(el("p", { class: "muted" }, "This course has no timetable."));
+      return;
+    }
+    const now = Date.now() * 1000;
+    body.replaceChildren(
+      list("now", "Now", current.now, "No class in session.", sessionLine, now, true),
+      list("next", "Next", current.next, "Nothing scheduled.", sessionLine, now, false),
+      list("on-duty", "Office hours now", current.on_duty, "No TA on duty.", dutyLine, now, true),
+      list("next-duty", "Office hours next", current.next_duty, "None scheduled.", dutyLine, now, false),
+    );
+  }
+
+  return {
+    // A view message for the timetable subscription (or null when leaving the course).
+    update(summary) {
+      current = summary;
+      draw();
+      clearInterval(ticker);
+      if (summary) ticker = setInterval(draw, 30000);
+    },
+    // The course has no timetable view (the module is not enabled).
+    unavailable(message) {
+      current = null;
+      clearInterval(ticker);
+      const body = document.getElementById("tt-body");
+      if (body) body.replaceChildren(el("p", { class: "muted" }, message));
+    },
+  };
+})();
