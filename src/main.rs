@@ -10,6 +10,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the event path allocates and frees many small buffers,
+/// and glibc's free lists cost more than the JSON work (see BENCHMARKS.md, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ClassPulse: real-time learning analytics, compatible with Learning Observer's clients.
 #[derive(Debug, Parser)]
 #[command(name = "classpulse", version, about, propagate_version = true)]
