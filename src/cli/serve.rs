@@ -64,7 +64,9 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 "classpulse listening on http://{addr} (dashboards: http://{addr}/, ingest: ws://{addr}/wsapi/in/)"
             );
             let hub = classpulse_dashboards::Hub::start(runtime.clone()).await;
-            let app = server::routes(runtime.clone()).merge(classpulse_dashboards::routes(hub));
+            let app = server::routes(runtime.clone())
+                .merge(classpulse_dashboards::routes(hub))
+                .merge(classpulse_office_hours::http::routes(runtime.clone()));
             server::serve(runtime, listener, app, shutdown_signal()).await?;
             tracing::info!("stopped; the event log is synced");
             Ok(())

@@ -213,6 +213,11 @@ impl Router {
         if mode == Mode::Live && !changes.is_empty() {
             self.publish_changes(&work, &changes).await;
         }
+        if mode == Mode::Live
+            && let Some(last) = batch.lines.last()
+        {
+            self.stats.note_applied(last.seq);
+        }
         Ok(report)
     }
 
