@@ -8,8 +8,9 @@ export CI="${CI:-true}"
 
 # Debian packages the tests use, by the command that shows they are there.
 declare -A NEEDS=(
-  # [redis-server]=redis-server   # the Redis backend's tests
-  # [chromium]=chromium           # the browser tests
+  [redis-server]=redis-server     # the Redis backend's tests (redis-cli comes with it)
+  [chromium]=chromium             # the browser test (tests/browser.rs), headless
+  [npm]=npm                       # the browser test fetches axe-core (pinned) into target/
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do

@@ -39,6 +39,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Validate a configuration and print the effective one, defaults included.
     CheckConfig,
+    /// Import a timetable (TOML) or a course calendar (.ics); check it for conflicts.
+    #[command(subcommand)]
+    Timetable(cli::timetable::TimetableCommand),
 }
 
 fn main() -> ExitCode {
@@ -48,8 +51,9 @@ fn main() -> ExitCode {
         Command::Token(cmd) => cli::token::run(cli.config, cmd),
         Command::User(cmd) => cli::user::run(cli.config, cmd),
         Command::Roster(cmd) => cli::roster::run(cli.config, cmd),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => simulate::run(cli.config, args),
         Command::CheckConfig => cli::check_config::run(cli.config),
+        Command::Timetable(cmd) => cli::timetable::run(cli.config, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

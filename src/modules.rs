@@ -4,6 +4,7 @@ use classpulse_core::config::Config;
 use classpulse_core::module::Module;
 use classpulse_office_hours::{OfficeHoursConfig, OfficeHoursModule};
 use classpulse_reducers::ActivityModule;
+use classpulse_timetable::{TimetableConfig, TimetableModule};
 use classpulse_writing::{WritingConfig, WritingModule};
 use std::sync::Arc;
 
@@ -11,11 +12,14 @@ use std::sync::Arc;
 pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     let writing: WritingConfig = config.module("writing")?;
     writing.validate()?;
+    let timetable: TimetableConfig = config.module(TimetableModule::NAME)?;
+    timetable.validate()?;
     let office_hours: OfficeHoursConfig = config.module("office_hours")?;
     office_hours.validate()?;
     let modules: Vec<Arc<dyn Module>> = vec![
         Arc::new(ActivityModule::new(config.module("activity")?)),
         Arc::new(WritingModule::new(writing)),
+        Arc::new(TimetableModule::new(timetable)),
         Arc::new(OfficeHoursModule::new(office_hours)),
     ];
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();

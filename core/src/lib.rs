@@ -16,6 +16,7 @@
 //! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
 
 pub mod aggregator;
+pub mod applier;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -32,4 +33,5 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+pub mod testing;
 pub mod timers;

@@ -32,8 +32,16 @@ pub trait EventAdapter: Send + Sync + 'static {
     fn sources(&self) -> &[&str] {
         &[]
     }
+    /// The top-level fields `derive` reads. When they are byte-identical to the previous
+    /// event's on the same connection (typing in one document), the previous result is reused.
+    /// Empty (the default): never reuse.
+    fn inputs(&self) -> &[&str] {
+        &[]
+    }
+
     /// Fields to add to the event, as `(name, JSON text)`; `event` reads the event's
-    /// top-level fields (lock fields merged). Fields the event already has are not replaced.
+    /// top-level fields (lock fields merged). A field the event already has is replaced only
+    /// when its value is falsy (`null`, `""`, `0`, `false`), as Learning Observer's adapters do.
     fn derive(&self, event: &dyn crate::event::Lookup) -> Vec<(&'static str, String)>;
 }
 

@@ -7,6 +7,7 @@
 //! send its final ack, commit and fsync the log, let the router reduce the last batch.
 
 use crate::aggregator::{Aggregators, DuplicateAggregator};
+use crate::applier::{Applier, ApplierStatus};
 use crate::auth::accounts::{Accounts, AccountsError};
 use crate::auth::session::{SessionKeys, WeakSessionSecret};
 use crate::auth::{AuthConfigError, Authenticator};
@@ -14,10 +15,10 @@ use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, KvsConfig, PubSubConfig};
 use crate::datadir::{AdminEndpoint, DataDirLock, LockError};
 use crate::ingest::{Ingest, Notifier};
-use crate::kvs::{KvsError, MemoryKvs, SharedKvs};
+use crate::kvs::{KvsError, MemoryKvs, RedisKvs, SharedKvs};
 use crate::log::{DurableBatch, LogHealth, LogReader, LogWriter, ReadError, WriterConfig};
 use crate::module::{Module, ModuleBuilder};
-use crate::pubsub::{MemoryPubSub, SharedPubSub};
+use crate::pubsub::{MemoryPubSub, PubSubError, RedisPubSub, SharedPubSub};
 use crate::reducer::erase;
 use crate::roster::{RosterIndex, RosterReducer};
 use crate::router::{Mode, Registry, Router};
@@ -74,6 +75,9 @@ pub enum StartError {
     /// A roster file is unusable, or its import failed.
     #[error("roster: {0}")]
     Roster(String),
+    /// The pub/sub backend could not be set up.
+    #[error(transparent)]
+    PubSub(#[from] PubSubError),
 }
 
 /// What the runtime is built from.
@@ -148,6 +152,7 @@ pub struct Runtime {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     background: TaskTracker,
+    applier: Arc<ApplierStatus>,
 }
 
 impl Runtime {
@@ -197,18 +202,30 @@ impl Runtime {
         let registry = Arc::new(Registry::new(reducers)?);
         let aggregators = Arc::new(Aggregators::new(builder.aggregators)?);
 
-        let kvs: SharedKvs = kvs.unwrap_or_else(|| match &config.kvs {
-            KvsConfig::Memory {} => Arc::new(MemoryKvs::new()),
-        });
-        let pubsub: SharedPubSub = pubsub.unwrap_or_else(|| match &config.pubsub {
-            PubSubConfig::Memory { capacity } => Arc::new(MemoryPubSub::new(*capacity)),
-        });
+        // A shared (Redis) store also brings the timer lease: one node runs the timers.
+        let mut lease = None;
+        let kvs: SharedKvs = match (kvs, &config.kvs) {
+            (Some(kvs), _) => kvs,
+            (None, KvsConfig::Memory {}) => Arc::new(MemoryKvs::new()),
+            (None, KvsConfig::Redis(redis)) => {
+                let journal = config.server.data_dir.join("order");
+                let kvs = RedisKvs::connect(redis, &config.server.node_id, Some(journal)).await?;
+                lease = Some(kvs.timer_lease());
+                kvs
+            }
+        };
+        let pubsub: SharedPubSub = match (pubsub, &config.pubsub) {
+            (Some(pubsub), _) => pubsub,
+            (None, PubSubConfig::Memory { capacity }) => Arc::new(MemoryPubSub::new(*capacity)),
+            (None, PubSubConfig::Redis(redis)) => RedisPubSub::connect(redis).await?,
+        };
+        let shared_store = !matches!(config.kvs, KvsConfig::Memory {});
         let stats = Arc::new(Stats::default());
         let log_health = Arc::new(LogHealth::default());
         let node: Arc<str> = Arc::from(config.server.node_id.as_str());
         let log_dir = log_dir(&config);
 
-        let (committed_tx, mut committed_rx) = mpsc::channel::<DurableBatch>(64);
+        let (committed_tx, committed_rx) = mpsc::channel::<DurableBatch>(8);
         let (writer, writer_thread) = LogWriter::open(
             WriterConfig {
                 dir: log_dir.clone(),
@@ -237,28 +254,53 @@ impl Runtime {
             )
             .with_roster(roster.clone()),
         );
-        let replayed = replay(&router, &log_dir).await?;
-        let pending_timers = timers.load(&*kvs).await?;
-        if pending_timers > 0 {
-            tracing::info!(timers = pending_timers, "pending timers restored");
+        let last_seq = writer.next_seq().saturating_sub(1);
+        // A shared store that does not answer does not stop the node: it starts degraded and
+        // the applier catches the store up from the log when it answers.
+        let (replayed, applied_through) = match replay(&router, &log_dir).await {
+            Ok(n) => (n, last_seq),
+            Err(StartError::Kvs(e)) if shared_store => {
+                tracing::error!(error = %e, "state store not usable at start-up; catching up from the log when it is");
+                (0, 0)
+            }
+            Err(e) => return Err(e),
+        };
+        match timers.load(&*kvs).await {
+            Ok(0) => {}
+            Ok(pending) => tracing::info!(timers = pending, "pending timers restored"),
+            Err(e) if shared_store => {
+                tracing::warn!(error = %e, "pending timers not readable yet")
+            }
+            Err(e) => return Err(e.into()),
         }
 
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
-        let router_task = tokio::spawn({
-            let router = router.clone();
-            async move {
-                while let Some(batch) = committed_rx.recv().await {
-                    apply_live(&router, &batch).await;
-                }
-            }
-        });
+        let applier = Applier::new(
+            router.clone(),
+            kvs.clone(),
+            log_dir.clone(),
+            applied_through,
+            last_seq,
+        );
+        let applier_status = applier.status();
+        let router_task = tokio::spawn(applier.run(committed_rx));
         let notifier = Arc::new(Notifier::default());
         background.spawn(notifier.clone().run(pubsub.clone(), shutdown.clone()));
-        background.spawn(
-            TimerService::new(timers.clone(), clock.clone(), writer.clone(), node.clone())
-                .run(shutdown.clone()),
-        );
+        match lease {
+            Some(lease) => background.spawn(lease.run_timers(
+                timers.clone(),
+                kvs.clone(),
+                clock.clone(),
+                writer.clone(),
+                node.clone(),
+                shutdown.clone(),
+            )),
+            None => background.spawn(
+                TimerService::new(timers.clone(), clock.clone(), writer.clone(), node.clone())
+                    .run(shutdown.clone()),
+            ),
+        };
 
         let imported = crate::roster::import::import(&roster, &writer, &node, &roster_files)
             .await
@@ -306,6 +348,7 @@ impl Runtime {
             writer_thread: Mutex::new(Some(writer_thread)),
             router_task: Mutex::new(Some(router_task)),
             background,
+            applier: applier_status,
         }))
     }
 
@@ -382,6 +425,9 @@ impl Runtime {
         if let Some(p) = self.log_health.problem() {
             problems.push(p);
         }
+        if let Some(p) = self.applier.problem() {
+            problems.push(p);
+        }
         if !self.kvs.healthy().await {
             problems.push("state store unreachable".into());
         }
@@ -415,19 +461,4 @@ async fn replay(router: &Router, dir: &std::path::Path) -> Result<u64, StartErro
         );
     }
     Ok(events)
-}
-
-async fn apply_live(router: &Router, batch: &DurableBatch) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match router.apply(batch, Mode::Live).await {
-            Ok(_) => return,
-            Err(e) => {
-                // The events are durable in the log; keep trying rather than lose state.
-                tracing::error!(error = %e, "applying committed events failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
 }

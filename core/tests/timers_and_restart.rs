@@ -196,3 +196,33 @@ async fn a_notification_reaches_the_students_open_socket() {
     assert_eq!(clock.now(), Timestamp::from_millis(1_800_000_000_000));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_reducer_can_re_arm_its_timer_under_the_same_id() {
+    let dir = TempDir::new("timer-rearm");
+    let clock = ManualClock::new(Timestamp::from_millis(1_800_000_000_000));
+    let s = start(&dir, &clock).await;
+    let mut ws = connect(&s.ws_url()).await;
+    send_json(&mut ws, &json!({"event": "lock_fields", "fields": {"source": SOURCE, "user_id": "rep", "ack": true}})).await;
+    send_json(&mut ws, &json!({"event": "start"})).await;
+    recv_status(&mut ws, "ack", T).await.expect("started");
+    for ring in 1..=3u64 {
+        s.settle().await;
+        clock.advance(Duration::from_secs(1));
+        let mut rings = 0;
+        for _ in 0..100 {
+            let (_, state) = s.get_as_admin("/api/state/tc-testcase-rep").await;
+            rings = state["test.repeater"]["student:tc-testcase-rep"]["rings"]
+                .as_u64()
+                .unwrap_or(0);
+            if rings == ring {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(rings, ring, "ring {ring} happened");
+    }
+    s.settle().await;
+    assert_eq!(s.runtime.timers.scheduled(), 0, "done after three rings");
+    s.stop().await;
+}

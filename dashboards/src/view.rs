@@ -31,9 +31,9 @@ pub(crate) struct Dirty {
     pub(crate) students: HashSet<String>,
 }
 
+/// A row as sent: its JSON text and the version at which it last changed.
 #[derive(Debug)]
 struct Row {
-    json: Value,
     text: Arc<str>,
     changed: u64,
 }
@@ -41,10 +41,12 @@ struct Row {
 #[derive(Debug, Default)]
 struct ViewState {
     version: u64,
-    course_name: String,
+    /// The course: id, name, and its students (staff are not in the view).
+    course: CourseRoster,
     course_changed: u64,
-    members: BTreeMap<String, Member>,
     rows: BTreeMap<String, Row>,
+    /// The rows as values, for the summary (kept beside `rows`, not rebuilt per summary).
+    row_values: BTreeMap<String, Value>,
     removed: BTreeMap<String, u64>,
     summary: Option<(Arc<str>, u64)>,
     /// Tombstones older than this were dropped: a subscriber further behind gets a snapshot.
@@ -160,7 +162,7 @@ impl LiveView {
     /// The students the view currently shows (safe user ids).
     pub fn students(&self) -> Vec<String> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.members.keys().cloned().collect()
+        state.course.members.keys().cloned().collect()
     }
 
     /// Recomputes what is dirty. Returns the students now in the view when the roster was
@@ -170,37 +172,39 @@ impl LiveView {
         let now = rt.clock.now();
         // 1. The roster: who is in the view.
         let mut roster_students = None;
-        let mut course_row: Option<CourseRoster> = None;
+        // The course's students, when the roster was re-read.
+        let mut new_roster: Option<(String, BTreeMap<String, Member>)> = None;
         let mut to_compute: Vec<(String, Member)> = Vec::new();
         let mut removed: Vec<String> = Vec::new();
         {
             if dirty.roster {
-                course_row = Some(rt.roster.course(&self.course_id).unwrap_or_default());
+                let course = rt.roster.course(&self.course_id).unwrap_or_default();
+                let students = course
+                    .members
+                    .into_iter()
+                    .filter(|(_, m)| m.role == Role::Student)
+                    .collect();
+                new_roster = Some((course.name, students));
             }
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let members: BTreeMap<String, Member> = match &course_row {
-                Some(course) => course
-                    .members
-                    .iter()
-                    .filter(|(_, m)| m.role == Role::Student)
-                    .map(|(id, m)| (id.clone(), m.clone()))
-                    .collect(),
-                None => state.members.clone(),
-            };
-            for (id, member) in &members {
-                let changed_member = state.members.get(id) != Some(member);
+            let members = new_roster
+                .as_ref()
+                .map_or(&state.course.members, |(_, m)| m);
+            for (id, member) in members {
+                let changed_member = state.course.members.get(id) != Some(member);
                 if dirty.all || changed_member || dirty.students.contains(id) {
                     to_compute.push((id.clone(), member.clone()));
                 }
             }
-            if course_row.is_some() {
+            if let Some((_, students)) = &new_roster {
                 removed = state
+                    .course
                     .members
                     .keys()
-                    .filter(|id| !members.contains_key(*id))
+                    .filter(|id| !students.contains_key(*id))
                     .cloned()
                     .collect();
-                roster_students = Some(members.keys().cloned().collect());
+                roster_students = Some(students.keys().cloned().collect());
             }
         }
         // 2. The rows, outside any lock (they read the state store).
@@ -227,32 +231,28 @@ impl LiveView {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let next = state.version + 1;
         let mut changed = false;
-        if let Some(course) = &course_row {
-            let name = if course.name.is_empty() {
+        if let Some((name, students)) = new_roster {
+            let name = if name.is_empty() {
                 self.course_id.clone()
             } else {
-                course.name.clone()
+                name
             };
-            if state.course_name != name {
-                state.course_name = name;
+            if state.course.name != name {
+                state.course.name = name;
                 state.course_changed = next;
                 changed = true;
             }
-            state.members = course
-                .members
-                .iter()
-                .filter(|(_, m)| m.role == Role::Student)
-                .map(|(id, m)| (id.clone(), m.clone()))
-                .collect();
+            state.course.members = students;
         }
         for id in removed {
+            state.row_values.remove(&id);
             if state.rows.remove(&id).is_some() {
                 state.removed.insert(id, next);
                 changed = true;
             }
         }
         for (id, json) in rows {
-            if !state.members.contains_key(&id) {
+            if !state.course.members.contains_key(&id) {
                 continue;
             }
             let text: Arc<str> = Arc::from(json.to_string());
@@ -260,30 +260,21 @@ impl LiveView {
             if !same {
                 state.removed.remove(&id);
                 state.rows.insert(
-                    id,
+                    id.clone(),
                     Row {
-                        json,
                         text,
                         changed: next,
                     },
                 );
+                state.row_values.insert(id, json);
                 changed = true;
             }
         }
         if changed || dirty.course || state.summary.is_none() {
-            let course = CourseRoster {
-                id: self.course_id.clone(),
-                name: state.course_name.clone(),
-                members: state.members.clone(),
-            };
-            let rows: BTreeMap<String, Value> = state
-                .rows
-                .iter()
-                .map(|(id, r)| (id.clone(), r.json.clone()))
-                .collect();
+            state.course.id.clone_from(&self.course_id);
             let summary = self.aggregator.summary(SummaryInputs {
-                course: &course,
-                rows: &rows,
+                course: &state.course,
+                rows: &state.row_values,
                 course_states: &course_states,
                 now,
             });
@@ -300,7 +291,9 @@ impl LiveView {
             state.removed.retain(|_, v| *v >= cut);
             state.floor = cut;
         }
-        if changed || state.version == 0 {
+        // A roster change bumps the version even when the view looks the same, so watchers
+        // re-check their rights (a teacher removed from the course stops receiving it).
+        if changed || state.version == 0 || dirty.roster {
             state.version = next;
             drop(state);
             self.version.send_replace(next);
@@ -317,6 +310,7 @@ impl LiveView {
             return None;
         }
         let snapshot = sent == 0 || sent < state.floor;
+        let mut items = 0usize;
         let mut out = Vec::with_capacity(256 + state.rows.len() * 64);
         out.extend_from_slice(if snapshot {
             b"{\"type\":\"snapshot\",\"sub\":"
@@ -329,10 +323,11 @@ impl LiveView {
         out.extend_from_slice(b",\"version\":");
         out.extend_from_slice(state.version.to_string().as_bytes());
         if snapshot || state.course_changed > sent {
+            items += 1;
             out.extend_from_slice(b",\"course\":{\"id\":");
             write_json_string(&mut out, &self.course_id);
             out.extend_from_slice(b",\"name\":");
-            write_json_string(&mut out, &state.course_name);
+            write_json_string(&mut out, &state.course.name);
             out.push(b'}');
         }
         if snapshot {
@@ -343,6 +338,7 @@ impl LiveView {
         let mut first = true;
         for (id, row) in &state.rows {
             if snapshot || row.changed > sent {
+                items += 1;
                 if !first {
                     out.push(b',');
                 }
@@ -358,6 +354,7 @@ impl LiveView {
             let mut first = true;
             for (id, at) in &state.removed {
                 if *at > sent {
+                    items += 1;
                     if !first {
                         out.push(b',');
                     }
@@ -370,10 +367,15 @@ impl LiveView {
         if let Some((summary, at)) = &state.summary
             && (snapshot || *at > sent)
         {
+            items += 1;
             out.extend_from_slice(b",\"summary\":");
             out.extend_from_slice(summary.as_bytes());
         }
         out.push(b'}');
+        if !snapshot && items == 0 {
+            // Newer, but nothing this subscriber would see changed.
+            return None;
+        }
         Some(Outgoing {
             text: String::from_utf8(out).unwrap_or_default(),
             version: state.version,

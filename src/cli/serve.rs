@@ -15,6 +15,14 @@ pub(crate) struct ServeArgs {
     /// Directory for the event log (overrides `server.data_dir`).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Demo: a simulated class of students typing at human speed, every student in one
+    /// course (roster mode `all`), and a demo teacher account printed here. Uses a fresh
+    /// temporary data directory unless --data-dir is given.
+    #[arg(long)]
+    demo: bool,
+    /// Students in the demo's simulated class.
+    #[arg(long, default_value_t = 30, requires = "demo")]
+    demo_students: usize,
 }
 
 pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
@@ -22,8 +30,11 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
     if let Some(bind) = args.bind {
         config.server.bind = bind;
     }
-    if let Some(dir) = args.data_dir {
+    if let Some(dir) = args.data_dir.clone() {
         config.server.data_dir = dir;
+    }
+    if args.demo {
+        crate::cli::demo::configure(&mut config, args.data_dir.is_none())?;
     }
     config.validate()?;
     init_tracing();
@@ -42,7 +53,22 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 .filter(|m| m.is_insecure())
                 .map(|m| format!("{m:?}").to_lowercase())
                 .collect();
+            let timetable: classpulse_timetable::TimetableConfig =
+                config.module(classpulse_timetable::TimetableModule::NAME)?;
             let runtime = Runtime::start(RuntimeOptions::new(config, modules)).await?;
+            // The configured timetable file, when it changed since its last import, becomes
+            // events in the log. A broken file is reported, not fatal: ingest keeps running on
+            // the timetable the log already has.
+            if let Err(e) =
+                classpulse_timetable::import::sync_configured_file(&runtime, &timetable).await
+            {
+                tracing::error!(error = %e, "timetable file not imported");
+            }
+            let demo_password = if args.demo {
+                Some(crate::cli::demo::add_account(&runtime)?)
+            } else {
+                None
+            };
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
@@ -63,9 +89,18 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
             println!(
                 "classpulse listening on http://{addr} (dashboards: http://{addr}/, ingest: ws://{addr}/wsapi/in/)"
             );
+            if let Some(password) = &demo_password {
+                crate::cli::demo::announce(addr, password, &runtime);
+                tokio::spawn(crate::cli::demo::simulate_class(
+                    addr,
+                    args.demo_students,
+                    runtime.shutdown.clone(),
+                ));
+            }
             let hub = classpulse_dashboards::Hub::start(runtime.clone()).await;
             let app = server::routes(runtime.clone())
                 .merge(classpulse_dashboards::routes(hub))
+                .merge(classpulse_timetable::http::routes(runtime.clone(), timetable))
                 .merge(classpulse_office_hours::http::routes(runtime.clone()));
             server::serve(runtime, listener, app, shutdown_signal()).await?;
             tracing::info!("stopped; the event log is synced");

@@ -30,7 +30,7 @@ impl Plan {
                 let doc_id = format!("sim-doc-{}-{student}-{doc}", args.seed);
                 let text = essay(&mut rng, args.chars);
                 out.extend(
-                    frames::typing(&doc_id, &text, args.save_every)
+                    frames::typing(&doc_id, &text, args.save_every, args.keystrokes)
                         .into_iter()
                         .map(|f| Message::Text(f.into())),
                 );
@@ -56,6 +56,16 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// Totals of a run that sent (and had acknowledged) `sent` events in `elapsed`.
+    pub(crate) fn finished(sent: u64, elapsed: Duration) -> Self {
+        Totals {
+            sent,
+            acked: sent,
+            elapsed,
+            ..Totals::default()
+        }
+    }
+
     /// A latency percentile in milliseconds.
     pub(crate) fn latency_percentile(&self, p: f64) -> Option<f64> {
         if self.latencies_us.is_empty() {
@@ -179,10 +189,7 @@ async fn student(
     started.await;
 
     if args.idle {
-        // Authenticate with one event, then hold the socket open.
-        let _ = sink
-            .send(Message::Text(frames::keystroke("idle", 'a', 0.0).into()))
-            .await;
+        // The header alone authenticates (its `user_id`); hold the socket open, sending nothing.
         let hold = async { while let Some(Ok(_)) = stream.next().await {} };
         match deadline {
             Some(d) => {
@@ -196,6 +203,9 @@ async fn student(
     let total = plan.frames.len() as u64;
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
     let ack = args.ack;
+    let acked_so_far = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ack_moved = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (acked_in, moved_in) = (acked_so_far.clone(), ack_moved.clone());
     let reader = tokio::spawn(async move {
         let mut t = Totals::default();
         let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
@@ -225,6 +235,8 @@ async fn student(
                             .push(now.duration_since(at).as_micros().min(u32::MAX as u128) as u32);
                     }
                     t.acked = count;
+                    acked_in.store(count, std::sync::atomic::Ordering::Release);
+                    moved_in.notify_one();
                     if count >= total {
                         break;
                     }
@@ -246,6 +258,18 @@ async fn student(
         if args.rate > 0.0 {
             let due = begin + Duration::from_secs_f64(sent as f64 / args.rate);
             tokio::time::sleep_until(due.into()).await;
+        }
+        if args.window > 0 && args.ack {
+            while sent.saturating_sub(acked_so_far.load(std::sync::atomic::Ordering::Acquire))
+                >= args.window
+            {
+                if tokio::time::timeout(Duration::from_secs(30), ack_moved.notified())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
         }
         let mut failed = false;
         for frame in chunk {

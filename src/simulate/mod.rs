@@ -5,6 +5,8 @@
 
 mod client;
 mod frames;
+mod in_process;
+mod probe;
 mod text;
 
 use anyhow::Context;
@@ -31,12 +33,19 @@ pub(crate) struct SimulateArgs {
     /// A `google_docs_save` every this many characters.
     #[arg(long, default_value_t = 4)]
     pub(crate) save_every: usize,
+    /// Send a `keystroke` event per character (off: only the saves).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) keystrokes: bool,
     /// Events per second per student (human typing is about 5); 0 sends as fast as possible.
     #[arg(long, default_value_t = 5.0)]
     pub(crate) rate: f64,
     /// Frames written per flush (a browser sends 1; batching clients more).
     #[arg(long, default_value_t = 1)]
     pub(crate) batch: usize,
+    /// At most this many unacknowledged events per connection (0: no limit). A window
+    /// measures latency at the rate the server sustains instead of queueing in socket buffers.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) window: u64,
     /// Ask for acks and report send→ack latency.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) ack: bool,
@@ -61,16 +70,70 @@ pub(crate) struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Skip the network: start a runtime in this process (from the configuration, in a
+    /// temporary data directory) and feed the students through the ingest protocol over
+    /// in-memory channels. Reports CPU time per event.
+    #[arg(long)]
+    pub(crate) in_process: bool,
+    /// Also measure event→state latency: one more student sends an event every 50 ms and
+    /// polls the read API until it shows.
+    #[arg(long)]
+    pub(crate) state_probe: bool,
 }
 
-pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(config: Option<std::path::PathBuf>, args: SimulateArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()
         .context("starting the async runtime")?
         .block_on(async move {
+            if args.in_process {
+                let (config, _) = crate::cli::config_file::load(config)?;
+                let (totals, cpu) = in_process::run(&args, config).await?;
+                let secs = totals.elapsed.as_secs_f64().max(1e-9);
+                println!(
+                    "in-process: {} events in {:.2} s: {:.0} events/s; {:.2} µs CPU per event ({:.2} s CPU)",
+                    totals.sent,
+                    secs,
+                    totals.sent as f64 / secs,
+                    cpu * 1e6 / totals.sent.max(1) as f64,
+                    cpu
+                );
+                return Ok(());
+            }
+            let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+            let probe = args.state_probe.then(|| {
+                tokio::spawn(probe::run(
+                    args.url.clone(),
+                    format!("{}probe", args.user_prefix),
+                    stop.clone(),
+                ))
+            });
             let totals = simulate(&args).await?;
+            stop.notify_waiters();
+            if let Some(probe) = probe {
+                let mut us = probe.await.unwrap_or_default();
+                us.sort_unstable();
+                let pick = |p: f64| {
+                    us.get(((p / 100.0) * us.len().saturating_sub(1) as f64).round() as usize)
+                        .map(|v| f64::from(*v) / 1000.0)
+                };
+                let (p50, p99) = (pick(50.0), pick(99.0));
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event_to_state_ms": {"p50": p50, "p99": p99, "samples": us.len()}})
+                    );
+                } else {
+                    println!(
+                        "event→state latency ({} samples): p50 {} p99 {}",
+                        us.len(),
+                        p50.map_or("-".into(), |v| format!("{v:.1} ms")),
+                        p99.map_or("-".into(), |v| format!("{v:.1} ms"))
+                    );
+                }
+            }
             print_summary(&args, &totals);
             if totals.connect_errors > 0 && totals.sent == 0 {
                 anyhow::bail!("could not connect to {}", args.url);

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod cdp;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -53,6 +55,7 @@ pub struct Server {
     pub addr: String,
     pub data_dir: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -62,10 +65,15 @@ impl Server {
     }
 
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_at(dir, "127.0.0.1:0", extra, env)
+    }
+
+    /// Starts `classpulse serve` on `bind` (e.g. the address of a server that just stopped).
+    pub fn start_at(dir: &Path, bind: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let data_dir = dir.join("data");
         let mut cmd = Command::new(BIN);
         cmd.current_dir(dir)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--bind", bind, "--data-dir"])
             .arg(&data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
@@ -88,9 +96,16 @@ impl Server {
         });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out_sink = stdout_text.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
+                {
+                    let mut s = out_sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
                 if let Some(rest) = line.strip_prefix("classpulse listening on http://") {
                     let addr = rest
                         .split_whitespace()
@@ -113,6 +128,7 @@ impl Server {
             addr,
             data_dir,
             stderr: stderr_text,
+            stdout: stdout_text,
         }
     }
 
@@ -126,6 +142,10 @@ impl Server {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Sends a signal (by name, e.g. "TERM", "INT", "KILL").

@@ -6,6 +6,10 @@
 //! constructor, never scattered through runtime code.
 
 use crate::aggregator::DashboardConfig;
+mod redis;
+
+pub use redis::{RedisKvsConfig, RedisPubSubConfig};
+
 use crate::auth::AuthConfig;
 use crate::auth::accounts::AccountsConfig;
 use crate::auth::session::SessionConfig;
@@ -115,7 +119,7 @@ impl Default for LogConfig {
             segment_mib: 64,
             commit_interval_ms: 2,
             fsync: true,
-            queue: 4096,
+            queue: 256,
         }
     }
 }
@@ -126,6 +130,8 @@ impl Default for LogConfig {
 pub enum KvsConfig {
     /// States in memory, rebuilt from the log at start-up.
     Memory {},
+    /// States in Redis or a Redis Cluster, shared by several nodes.
+    Redis(RedisKvsConfig),
 }
 
 impl Default for KvsConfig {
@@ -144,6 +150,8 @@ pub enum PubSubConfig {
         #[serde(default = "default_capacity")]
         capacity: usize,
     },
+    /// Redis channels, shared by several nodes.
+    Redis(RedisPubSubConfig),
 }
 
 fn default_capacity() -> usize {
@@ -224,6 +232,12 @@ impl Config {
         }
         if self.log.queue == 0 {
             return bad("log.queue", "must be at least 1");
+        }
+        if let KvsConfig::Redis(redis) = &self.kvs {
+            redis.validate()?;
+        }
+        if let PubSubConfig::Redis(redis) = &self.pubsub {
+            redis.validate()?;
         }
         let i = &self.ingest;
         if i.max_frame_bytes < 1024 {

@@ -92,7 +92,9 @@ impl<'a> LogLine<'a> {
                 )));
             }
         };
+        let event_type = Event::type_of(&self.client);
         Ok(Event {
+            event_type,
             position: LogPosition {
                 node,
                 seq: self.seq,

@@ -45,10 +45,16 @@ impl<'a> From<&'a RawValue> for RawJson<'a> {
 /// The top-level fields of one JSON object, in order, values unparsed.
 #[derive(Debug, Default, Clone)]
 pub struct Fields<'a> {
-    entries: Vec<(Cow<'a, str>, RawJson<'a>)>,
-    /// A cheap fingerprint per key (length and first/last bytes), compared before the key
-    /// itself: events are looked up by name many times each.
-    tags: Vec<u32>,
+    /// `(fingerprint, key, value)`: the fingerprint (length and first/last bytes) is compared
+    /// before the key itself, since events are looked up by name many times each.
+    entries: Vec<(u32, Cow<'a, str>, RawJson<'a>)>,
+}
+
+/// Byte equality without a `memcmp` call: keys are short, and most comparisons that reach
+/// here succeed.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn tag(key: &str) -> u32 {
@@ -75,20 +81,36 @@ impl<'a> Fields<'a> {
 
     /// Fields from already-split `(key, value)` pairs (ingest hands the router these, so a
     /// committed event is not parsed twice).
-    pub(crate) fn from_entries(entries: Vec<(Cow<'a, str>, RawJson<'a>)>) -> Self {
-        let tags = entries.iter().map(|(k, _)| tag(k)).collect();
-        Fields { entries, tags }
+    pub(crate) fn from_entries(entries: Vec<(u32, Cow<'a, str>, RawJson<'a>)>) -> Self {
+        Fields { entries }
+    }
+
+    /// Scans `text` (a JSON object, at most `max_depth` deep) into fields, validating it
+    /// ([`crate::event::scan`]).
+    ///
+    /// # Errors
+    /// When the text is not such an object.
+    pub fn scan(text: &'a str, max_depth: usize) -> Result<Self, crate::event::scan::ScanError> {
+        let mut entries = Vec::with_capacity(16);
+        crate::event::scan::scan_object_with(text, max_depth, |k, v| {
+            entries.push((tag(&k), k, v));
+        })?;
+        Ok(Fields { entries })
+    }
+
+    /// The fingerprint [`Fields`] compares keys by first.
+    pub(crate) fn tag(key: &str) -> u32 {
+        tag(key)
     }
 
     /// The raw JSON of the field `name` (the last one, if a key repeats).
     pub fn raw(&self, name: &str) -> Option<RawJson<'a>> {
         let wanted = tag(name);
-        self.tags
+        self.entries
             .iter()
-            .zip(&self.entries)
             .rev()
-            .find(|(t, (k, _))| **t == wanted && k == name)
-            .map(|(_, (_, v))| *v)
+            .find(|(t, k, _)| *t == wanted && same_key(k, name))
+            .map(|(_, _, v)| *v)
     }
 
     /// Deserializes the field `name`; `None` when missing or of another type.
@@ -105,7 +127,7 @@ impl<'a> Fields<'a> {
             return None;
         }
         // Fast path: no escapes, borrow straight from the frame.
-        if !text.as_bytes()[1..text.len() - 1].contains(&b'\\') {
+        if memchr::memchr(b'\\', &text.as_bytes()[1..text.len() - 1]).is_none() {
             return Some(Cow::Borrowed(&text[1..text.len() - 1]));
         }
         serde_json::from_str::<String>(text).ok().map(Cow::Owned)
@@ -118,7 +140,7 @@ impl<'a> Fields<'a> {
 
     /// All fields, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, RawJson<'a>)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), *v))
+        self.entries.iter().map(|(_, k, v)| (k.as_ref(), *v))
     }
 
     /// Number of fields.
@@ -133,14 +155,13 @@ impl<'a> Fields<'a> {
 
     /// Appends a field (no check for duplicates; [`Fields::raw`] returns the last).
     pub fn push(&mut self, key: Cow<'a, str>, value: RawJson<'a>) {
-        self.tags.push(tag(&key));
-        self.entries.push((key, value));
+        self.entries.push((tag(&key), key, value));
     }
 
     /// Writes these fields as one JSON object.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        for (i, (_, k, v)) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -162,13 +183,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                let mut tags = Vec::with_capacity(16);
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    tags.push(tag(&key));
-                    entries.push((key, RawJson(value.get())));
+                    entries.push((tag(&key), key, RawJson(value.get())));
                 }
-                Ok(Fields { entries, tags })
+                Ok(Fields { entries })
             }
         }
         d.deserialize_map(FieldsVisitor(std::marker::PhantomData))

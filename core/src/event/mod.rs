@@ -9,6 +9,7 @@ mod auth;
 pub mod envelope;
 mod fields;
 mod memo;
+pub mod scan;
 mod time;
 
 pub use auth::{Auth, Security, deserialize_owned_auth};
@@ -52,12 +53,19 @@ pub struct Event<'a> {
     pub conn: u64,
     /// Values derived from this event, shared by the reducers that see it.
     pub memo: Memo,
+    /// The `"event"` field, read once (every reducer asks for it).
+    pub(crate) event_type: Cow<'a, str>,
 }
 
 impl<'a> Event<'a> {
     /// The event type: the client's `"event"` field (`keystroke`, `google_docs_save`, ...).
     pub fn kind(&self) -> Cow<'a, str> {
-        self.fields.str("event").unwrap_or(Cow::Borrowed(""))
+        self.event_type.clone()
+    }
+
+    /// The event type of `fields` (empty when missing), as [`Event::kind`] returns it.
+    pub(crate) fn type_of(fields: &Fields<'a>) -> Cow<'a, str> {
+        fields.str("event").unwrap_or(Cow::Borrowed(""))
     }
 
     /// The event source.

@@ -11,7 +11,7 @@
 
 use super::lock_fields::LockFields;
 use super::rate::TokenBucket;
-use super::{ConnInfo, Ingest, frame};
+use super::{ConnInfo, DeriveCache, Ingest, frame};
 use crate::auth::Attempt;
 use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Fields};
@@ -52,6 +52,8 @@ struct Conn {
     auth: Option<Arc<Auth<'static>>>,
     /// The envelope prefix for the current source (see `EnvelopeBody::write_prefix`).
     envelope: Option<(Arc<str>, Vec<u8>)>,
+    /// The adapters' last result, reused while their inputs stay the same.
+    derive_cache: DeriveCache,
     held: Vec<Held>,
     ack: Option<Arc<AckTracker>>,
     accepted: u64,
@@ -86,6 +88,7 @@ pub async fn serve<W, R, E>(
         lock: LockFields::default(),
         auth: None,
         envelope: None,
+        derive_cache: DeriveCache::default(),
         held: Vec::new(),
         ack: None,
         accepted: 0,
@@ -259,16 +262,29 @@ impl Conn {
 
     fn accept_with(&mut self, fields: &Fields<'_>, lock: &LockFields) {
         let source = lock.canonical_source(fields);
-        let derived = self.ingest.derive_fields(&source, &lock.merged(fields));
+        let mut cache = std::mem::take(&mut self.derive_cache);
+        self.ingest
+            .derive_fields(&source, &lock.merged(fields), &mut cache);
+        self.accept_derived(fields, lock, &source, &cache.derived);
+        self.derive_cache = cache;
+    }
+
+    fn accept_derived(
+        &mut self,
+        fields: &Fields<'_>,
+        lock: &LockFields,
+        source: &str,
+        derived: &[(&'static str, String)],
+    ) {
         if self.auth.is_some() {
-            self.push_event(&source, |out, spans| {
-                lock.write_merged(fields, &source, &derived, out, spans)
+            self.push_event(source, |out, spans| {
+                lock.write_merged(fields, source, derived, out, spans)
             });
             return;
         }
         let mut client = Vec::with_capacity(256);
         let mut spans = Vec::new();
-        lock.write_merged(fields, &source, &derived, &mut client, &mut spans);
+        lock.write_merged(fields, source, derived, &mut client, &mut spans);
         if self.held.len() >= self.ingest.config.max_held_events {
             self.reject(
                 Rejection::TooManyHeld,
@@ -282,7 +298,7 @@ impl Conn {
         self.held.push(Held {
             client,
             spans,
-            source: source.into_owned(),
+            source: source.to_owned(),
         });
         self.try_authenticate_with(fields, lock);
     }

@@ -246,10 +246,19 @@ fn is_falsy(value: RawJson<'_>) -> bool {
 }
 
 fn write_source(out: &mut Vec<u8>, value: RawJson<'_>, canonical: &str) {
-    match serde_json::from_str::<String>(value.get()) {
-        Ok(s) if s == canonical => out.extend_from_slice(value.get().as_bytes()),
+    let text = value.get();
+    // The usual case: the client's source is already canonical and has no escapes.
+    if text.len() == canonical.len() + 2
+        && text.starts_with('"')
+        && &text[1..text.len() - 1] == canonical
+    {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    match serde_json::from_str::<String>(text) {
+        Ok(s) if s == canonical => out.extend_from_slice(text.as_bytes()),
         Ok(_) => write_json_string(out, canonical),
-        Err(_) => out.extend_from_slice(value.get().as_bytes()),
+        Err(_) => out.extend_from_slice(text.as_bytes()),
     }
 }
 

@@ -124,15 +124,46 @@ impl Ingest {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Fields the registered adapters derive for an event of `source`.
-    pub fn derive_fields(&self, source: &str, event: &dyn Lookup) -> Vec<(&'static str, String)> {
-        let mut derived = Vec::new();
+    /// Fields the registered adapters derive for an event of `source`, into `cache.derived`;
+    /// reuses the previous result when every adapter's inputs are unchanged.
+    pub fn derive_fields(&self, source: &str, event: &dyn Lookup, cache: &mut DeriveCache) {
+        cache.scratch.clear();
+        let mut reusable = !self.adapters.is_empty();
+        cache.scratch.extend_from_slice(source.as_bytes());
+        for adapter in &self.adapters {
+            let inputs = adapter.inputs();
+            reusable &= !inputs.is_empty();
+            for name in inputs {
+                cache.scratch.push(0);
+                if let Some(raw) = event.raw_field(name) {
+                    cache.scratch.push(1);
+                    cache.scratch.extend_from_slice(raw.get().as_bytes());
+                }
+            }
+        }
+        if reusable && cache.valid && cache.scratch == cache.key {
+            return;
+        }
+        cache.derived.clear();
         for adapter in &self.adapters {
             let sources = adapter.sources();
             if sources.is_empty() || sources.contains(&source) {
-                derived.extend(adapter.derive(event));
+                cache.derived.extend(adapter.derive(event));
             }
         }
-        derived
+        std::mem::swap(&mut cache.key, &mut cache.scratch);
+        cache.valid = reusable;
     }
 }
+
+/// A connection's last adapter result, and the inputs it was derived from.
+#[derive(Debug, Default)]
+pub struct DeriveCache {
+    /// The fields derived for the latest event.
+    pub derived: Vec<(&'static str, String)>,
+    key: Vec<u8>,
+    scratch: Vec<u8>,
+    valid: bool,
+}
+
+impl Ingest {}

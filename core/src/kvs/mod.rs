@@ -7,9 +7,11 @@
 
 mod applied;
 mod memory;
+pub mod redis;
 
 pub use applied::Applied;
 pub use memory::MemoryKvs;
+pub use redis::RedisKvs;
 
 use crate::reducer::{AnyState, DynReducer, ScopeKey};
 use async_trait::async_trait;
@@ -118,6 +120,14 @@ pub trait Kvs: Send + Sync + 'static {
     /// Whether the backend is reachable now (for `/readyz`).
     async fn healthy(&self) -> bool {
         true
+    }
+
+    /// Whether the store lost updates since last asked — a Redis that came back empty, or
+    /// restarted from a persistence file older than its last writes: the sequence number of
+    /// this node's log from which the log must be applied again (1: rebuild from the start).
+    /// Asking clears it.
+    fn take_rewind(&self) -> Option<u64> {
+        None
     }
 }
 

@@ -10,6 +10,7 @@ mod health;
 pub mod prepared;
 pub mod reader;
 pub mod segment;
+pub mod system;
 pub mod writer;
 
 pub use health::LogHealth;

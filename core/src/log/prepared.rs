@@ -59,9 +59,11 @@ impl Prepared {
                 Cow::Borrowed(key)
             };
             let value = body.get(span.value.0 as usize..span.value.1 as usize)?;
-            entries.push((key, RawJson::trusted(value)));
+            entries.push((Fields::tag(&key), key, RawJson::trusted(value)));
         }
+        let fields = Fields::from_entries(entries);
         Some(Event {
+            event_type: Event::type_of(&fields),
             position: LogPosition {
                 node: &self.node,
                 seq,
@@ -74,7 +76,7 @@ impl Prepared {
                 user_id: Cow::Borrowed(&self.auth.user_id),
             },
             source: Cow::Borrowed(&self.source),
-            fields: Fields::from_entries(entries),
+            fields,
             timer: None,
             conn: self.conn,
             memo: Default::default(),

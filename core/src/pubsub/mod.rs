@@ -5,8 +5,10 @@
 //! must resynchronise from state — never from an unbounded backlog.
 
 mod memory;
+mod redis;
 
 pub use memory::MemoryPubSub;
+pub use redis::RedisPubSub;
 
 use async_trait::async_trait;
 use bytes::Bytes;

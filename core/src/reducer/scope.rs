@@ -90,7 +90,10 @@ impl Scope {
         })
     }
 
-    fn write_key(&self, event: &Event<'_>, key: &mut String) -> Option<()> {
+    /// Writes the text of the key for `event` into `key` (cleared first); `None` when the
+    /// event lacks a scope field. Lets the router look keys up without allocating.
+    pub fn write_key(&self, event: &Event<'_>, key: &mut String) -> Option<()> {
+        key.clear();
         match self.subject {
             Subject::Student => {
                 key.push_str("student:");
@@ -197,7 +200,7 @@ impl fmt::Display for ScopeKey {
 }
 
 fn escape_into(out: &mut String, value: &str) {
-    if !value.contains(['%', '|']) {
+    if memchr::memchr2(b'%', b'|', value.as_bytes()).is_none() {
         out.push_str(value);
         return;
     }

@@ -124,12 +124,13 @@ impl Router {
             results: Vec::new(),
             events: &events,
         };
-        let mut index: HashMap<(usize, ScopeKey), usize, foldhash::fast::RandomState> =
-            HashMap::default();
-        // Each distinct scope's key is derived once per event, however many reducers share it.
-        let mut scope_keys: Vec<(Scope, Option<ScopeKey>)> = Vec::with_capacity(4);
+        let mut index: HashMap<OwnedKey, usize, PrehashedState> = HashMap::default();
+        let text_hasher = foldhash::fast::RandomState::default();
+        // Each distinct scope's key text is written once per event, into a reused buffer, and
+        // looked up borrowed: a key is allocated only the first time a batch meets it.
+        let mut scope_keys: Vec<(Scope, String, bool, u64)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
-            scope_keys.clear();
+            let mut used = 0;
             // Roster changes take effect from the next event on, in log order.
             self.roster.observe(event);
             let mut course_access: Option<bool> = None;
@@ -139,18 +140,33 @@ impl Router {
                 {
                     continue;
                 }
-                let key = match scope_keys.iter().find(|(s, _)| *s == reducer.scope) {
-                    Some((_, key)) => key.clone(),
+                let position = match scope_keys[..used]
+                    .iter()
+                    .position(|(s, _, _, _)| *s == reducer.scope)
+                {
+                    Some(p) => p,
                     None => {
-                        let key = reducer.scope.key_for(event);
-                        scope_keys.push((reducer.scope, key.clone()));
-                        key
+                        if used == scope_keys.len() {
+                            scope_keys.push((reducer.scope, String::with_capacity(96), false, 0));
+                        }
+                        let entry = &mut scope_keys[used];
+                        entry.0 = reducer.scope;
+                        entry.2 = reducer.scope.write_key(event, &mut entry.1).is_some();
+                        entry.3 = std::hash::BuildHasher::hash_one(&text_hasher, entry.1.as_str());
+                        used += 1;
+                        used - 1
                     }
                 };
-                let Some(scope) = key else { continue };
-                let slot = *index
-                    .entry((reducer.index, scope))
-                    .or_insert_with_key(|(_, scope)| {
+                let (_, text, present, text_hash) = &scope_keys[position];
+                if !*present {
+                    continue;
+                }
+                let hash = mix(*text_hash, reducer.index);
+                let lookup = BorrowedKey(reducer.index, text, hash);
+                let slot = match index.get(&lookup as &dyn KeyView) {
+                    Some(&slot) => slot,
+                    None => {
+                        let scope = ScopeKey::from_text(text);
                         work.keys.push((
                             StateKey {
                                 reducer: reducer.name.clone(),
@@ -160,8 +176,11 @@ impl Router {
                         ));
                         work.pending.push(Vec::new());
                         work.results.push(KeyResult::default());
-                        work.keys.len() - 1
-                    });
+                        let slot = work.keys.len() - 1;
+                        index.insert(OwnedKey(reducer.index, scope, hash), slot);
+                        slot
+                    }
+                };
                 work.pending[slot].push(event_index);
             }
         }
@@ -170,7 +189,15 @@ impl Router {
         }
 
         let mut changes = Vec::new();
-        let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = Vec::new();
+        // A fired timer leaves the table before the effects of its own event apply, so a
+        // reducer may re-arm the same id while handling it (the sort below is stable).
+        let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = events
+            .iter()
+            .filter_map(|event| {
+                let id = event.timer.as_ref()?;
+                Some((event.position, TimerOp::Fired { id: id.to_string() }))
+            })
+            .collect();
         for (i, result) in work.results.iter_mut().enumerate() {
             report.applications += result.applied;
             report.skipped += result.skipped;
@@ -198,11 +225,6 @@ impl Router {
                         timer_ops.push((event.position, TimerOp::Cancel { id }))
                     }
                 }
-            }
-        }
-        for event in &events {
-            if let Some(id) = &event.timer {
-                timer_ops.push((event.position, TimerOp::Fired { id: id.to_string() }));
             }
         }
         if !timer_ops.is_empty() {
@@ -256,6 +278,107 @@ impl Router {
     }
 }
 
+/// A batch-local state key: (reducer index, scope key, precomputed hash).
+#[derive(Clone)]
+struct OwnedKey(usize, ScopeKey, u64);
+
+/// The same key, borrowed: what the router looks up before deciding to allocate.
+struct BorrowedKey<'s>(usize, &'s str, u64);
+
+/// What both key forms expose, so the map can be queried with a borrowed key. The hash is
+/// computed once per scope key per event and mixed with the reducer's index, so several
+/// reducers sharing a scope do not hash its text again.
+trait KeyView {
+    fn parts(&self) -> (usize, &str);
+    fn prehash(&self) -> u64;
+}
+
+impl KeyView for OwnedKey {
+    fn parts(&self) -> (usize, &str) {
+        (self.0, self.1.as_str())
+    }
+    fn prehash(&self) -> u64 {
+        self.2
+    }
+}
+
+impl KeyView for BorrowedKey<'_> {
+    fn parts(&self) -> (usize, &str) {
+        (self.0, self.1)
+    }
+    fn prehash(&self) -> u64 {
+        self.2
+    }
+}
+
+impl PartialEq for OwnedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for OwnedKey {}
+
+/// Combines a key text's hash with a reducer index.
+fn mix(text_hash: u64, reducer: usize) -> u64 {
+    (text_hash ^ (reducer as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(23)
+}
+
+/// Hashes precomputed in [`KeyView::prehash`] pass through unchanged.
+#[derive(Default, Clone, Copy)]
+struct PrehashedState;
+
+impl std::hash::BuildHasher for PrehashedState {
+    type Hasher = Prehashed;
+    fn build_hasher(&self) -> Prehashed {
+        Prehashed(0)
+    }
+}
+
+/// See [`PrehashedState`].
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by the key types; anything else folds in byte by byte.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for OwnedKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for OwnedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.2);
+    }
+}
+
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.prehash());
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
 #[derive(Default)]
 struct KeyResult {
     changed: bool,
@@ -283,9 +406,25 @@ impl UpdateBatch for Work<'_, '_> {
         // A retry (lost compare-and-set) starts over from the fresher slot.
         let result = &mut self.results[index];
         *result = KeyResult::default();
+        // The highest position applied from the node of the events at hand (a batch is nearly
+        // always one node's), advanced in the slot when the node changes and at the end.
+        let mut applied: Option<(&str, u64)> = None;
+        let mut last: Option<LogPosition<'_>> = None;
         for &event_index in &self.pending[index] {
             let event = &self.events[event_index];
-            if slot.applied.covers(event.position) {
+            let node = event.position.node;
+            let upto = match applied {
+                Some((n, seq)) if std::ptr::eq(n, node) || n == node => seq,
+                _ => {
+                    if let Some(pos) = last.take() {
+                        slot.applied.advance(pos);
+                    }
+                    let seq = slot.applied.of(node);
+                    applied = Some((node, seq));
+                    seq
+                }
+            };
+            if event.position.seq <= upto {
                 result.skipped += 1;
                 continue;
             }
@@ -301,7 +440,8 @@ impl UpdateBatch for Work<'_, '_> {
                     .unwrap_or_else(|| "panic".into());
                 Outcome::error(format!("panicked: {reason}"))
             });
-            slot.applied.advance(event.position);
+            applied = Some((node, event.position.seq));
+            last = Some(event.position);
             let (changed, effects, error) = outcome.into_parts();
             if let Some(reason) = error {
                 result.failures += 1;
@@ -314,6 +454,9 @@ impl UpdateBatch for Work<'_, '_> {
             result
                 .effects
                 .extend(effects.into_iter().map(|e| (event_index, e)));
+        }
+        if let Some(pos) = last {
+            slot.applied.advance(pos);
         }
         result.changed
     }

@@ -95,6 +95,8 @@ pub struct TimerTable {
 struct Schedule {
     by_time: BTreeSet<(Timestamp, String)>,
     timers: BTreeMap<String, PendingTimer>,
+    /// Timers this process fired whose firing the table does not show yet (see `reload`).
+    fired: BTreeMap<String, Timestamp>,
 }
 
 impl Schedule {
@@ -161,7 +163,10 @@ impl TimerTable {
                         auth,
                     },
                 ),
-                TimerOp::Cancel { id } | TimerOp::Fired { id } => schedule.remove(&id),
+                TimerOp::Cancel { id } | TimerOp::Fired { id } => {
+                    schedule.fired.remove(&id);
+                    schedule.remove(&id)
+                }
             }
         }
         drop(schedule);
@@ -191,6 +196,37 @@ impl TimerTable {
         Ok(count)
     }
 
+    /// Replaces the schedule with the stored table — how the node holding the timer lease sees
+    /// timers armed through other nodes. Timers this process fired whose firing the table does
+    /// not reflect yet stay out, so they do not fire twice.
+    ///
+    /// # Errors
+    /// When the KVS fails.
+    pub async fn reload(&self, kvs: &dyn Kvs) -> Result<usize, KvsError> {
+        let mut pending = BTreeMap::new();
+        kvs.read(&self.key, &*self.reducer, &mut |slot: Option<&Slot>| {
+            if let Some(state) = slot.and_then(|s| s.state.as_any().downcast_ref::<TimerState>()) {
+                pending = state.pending.clone();
+            }
+        })
+        .await?;
+        let mut schedule = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
+        schedule
+            .fired
+            .retain(|id, at| pending.get(id).is_some_and(|t| t.at == *at));
+        schedule.by_time.clear();
+        schedule.timers.clear();
+        let count = pending.len();
+        for (id, timer) in pending {
+            if schedule.fired.get(&id) != Some(&timer.at) {
+                schedule.arm(id, timer);
+            }
+        }
+        drop(schedule);
+        self.wake.notify_one();
+        Ok(count)
+    }
+
     /// Number of timers scheduled in this process.
     pub fn scheduled(&self) -> usize {
         self.schedule
@@ -209,6 +245,7 @@ impl TimerTable {
             }
             schedule.by_time.pop_first();
             if let Some(timer) = schedule.timers.remove(&id) {
+                schedule.fired.insert(id.clone(), timer.at);
                 due.push((id, timer));
             }
         }

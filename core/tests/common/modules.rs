@@ -92,6 +92,46 @@ impl Module for TestModule {
         "test"
     }
     fn register(&self, m: &mut ModuleBuilder) {
-        m.reducer(Count).reducer(Alarm);
+        m.reducer(Count).reducer(Alarm).reducer(Repeater);
+    }
+}
+
+/// `start` arms a timer that re-arms itself (same id) each time it rings, up to 3 rings.
+pub struct Repeater;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RepeaterState {
+    pub rings: u64,
+}
+
+impl Reducer for Repeater {
+    type State = RepeaterState;
+    fn name(&self) -> &str {
+        "test.repeater"
+    }
+    fn sources(&self) -> &[&str] {
+        &[SOURCE]
+    }
+    fn scope(&self) -> Scope {
+        Scope::student()
+    }
+    fn reduce(&self, state: &mut RepeaterState, event: &Event<'_>) -> Outcome {
+        let again = |at: Timestamp| TimerRequest {
+            id: format!("repeat.{}", event.safe_user_id()),
+            at,
+            event: serde_json::json!({"event": "tick", "source": SOURCE}),
+        };
+        match event.kind().as_ref() {
+            "start" => Outcome::changed().timer(again(event.time.plus(Duration::from_secs(1)))),
+            "tick" if event.timer.is_some() => {
+                state.rings += 1;
+                if state.rings < 3 {
+                    Outcome::changed().timer(again(event.time.plus(Duration::from_secs(1))))
+                } else {
+                    Outcome::changed()
+                }
+            }
+            _ => Outcome::unchanged(),
+        }
     }
 }

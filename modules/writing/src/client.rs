@@ -149,37 +149,55 @@ impl<'de> serde::de::Visitor<'de> for Member<'_> {
     }
 }
 
-/// The members of the writing extension's `object` that the reducers read, parsed in one
-/// pass (the other members are skipped unparsed).
-#[derive(Debug, Default, serde::Deserialize)]
+/// Where the members of the writing extension's `object` that the reducers read sit in its
+/// raw JSON, found in one pass (values are parsed only when asked for, and nothing is
+/// allocated to find them).
+#[derive(Debug, Default)]
 pub(crate) struct ObjectMembers {
-    id: Option<Value>,
-    url: Option<Value>,
-    title: Option<Value>,
-    tab_id: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
+    id: Option<(usize, usize)>,
+    url: Option<(usize, usize)>,
+    title: Option<(usize, usize)>,
+    tab_id: Option<(usize, usize)>,
+    kind: Option<(usize, usize)>,
 }
 
 impl ObjectMembers {
-    /// Parses `raw`; `None` when it is not an object.
+    /// Finds the members in `raw`; `None` when it is not an object.
     pub(crate) fn parse(raw: &str) -> Option<Self> {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
-        serde_json::from_str(raw).ok()
+        let base = raw.as_ptr() as usize;
+        let mut found = ObjectMembers::default();
+        classpulse_core::event::scan::scan_object_with(raw, 1000, |key, value| {
+            let start = value.get().as_ptr() as usize - base;
+            let range = Some((start, start + value.get().len()));
+            // The last occurrence wins, as in a parsed JSON object.
+            match key.as_ref() {
+                "id" => found.id = range,
+                "url" => found.url = range,
+                "title" => found.title = range,
+                "tab_id" => found.tab_id = range,
+                "type" => found.kind = range,
+                _ => {}
+            }
+        })
+        .ok()?;
+        Some(found)
     }
 
-    /// A member: `Some(None)` when absent, `None` when it is not one this type keeps.
-    pub(crate) fn get(&self, key: &str) -> Option<Option<&Value>> {
-        Some(match key {
-            "id" => self.id.as_ref(),
-            "url" => self.url.as_ref(),
-            "title" => self.title.as_ref(),
-            "tab_id" => self.tab_id.as_ref(),
-            "type" => self.kind.as_ref(),
+    /// A member of `raw` (the same text [`ObjectMembers::parse`] saw): `Some(None)` when
+    /// absent, `None` when it is not one this type keeps.
+    pub(crate) fn get(&self, raw: &str, key: &str) -> Option<Option<Value>> {
+        let range = match key {
+            "id" => self.id,
+            "url" => self.url,
+            "title" => self.title,
+            "tab_id" => self.tab_id,
+            "type" => self.kind,
             _ => return None,
-        })
+        };
+        Some(range.and_then(|(s, e)| serde_json::from_str(raw.get(s..e)?).ok()))
     }
 }
 

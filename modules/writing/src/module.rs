@@ -137,28 +137,16 @@ impl ClientFields for LookupFields<'_> {
 
     fn member(&self, name: &str, key: &str) -> Option<Value> {
         if name == "object" {
-            let members = self.1.get_or_init(|| {
-                self.0
-                    .raw_field("object")
-                    .and_then(|raw| ObjectMembers::parse(raw.get()))
-            });
-            match members.as_ref().map(|m| m.get(key)) {
-                Some(Some(found)) => return found.cloned(),
+            let raw = self.0.raw_field("object")?.get();
+            let members = self.1.get_or_init(|| ObjectMembers::parse(raw));
+            match members.as_ref().map(|m| m.get(raw, key)) {
+                Some(Some(found)) => return found,
                 None => return None,
                 Some(None) => {}
             }
         }
         raw_member(self.0.raw_field(name)?.get(), key)
     }
-}
-
-/// The two members of `object` the adapter needs, borrowed from the event when unescaped.
-#[derive(serde::Deserialize)]
-struct ObjectLink<'a> {
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    url: Option<Cow<'a, str>>,
 }
 
 impl DocIdAdapter {
@@ -175,14 +163,27 @@ impl DocIdAdapter {
         let Some(object) = event.raw_field("object") else {
             return Some(Vec::new());
         };
-        let link: ObjectLink<'_> = serde_json::from_str(object.get()).ok()?;
-        let url = link.url?;
+        let (mut url, mut id) = (None, None);
+        classpulse_core::event::scan::scan_object_with(object.get(), 1000, |key, value| match key
+            .as_ref()
+        {
+            "url" => url = Some(value.get()),
+            "id" => id = Some(value.get()),
+            _ => {}
+        })
+        .ok()?;
+        // Strings without escapes are read in place; anything else takes the general path.
+        let plain = |raw: &str| {
+            (raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\'))
+                .then(|| raw[1..raw.len() - 1].to_owned())
+        };
+        let url = plain(url?)?;
         if !crate::documents::doc_id::is_document_url(&url) {
             return Some(Vec::new());
         }
-        match link.id {
-            Some(id) if !id.is_empty() => {
-                Some(vec![("doc_id", Value::String(id.into_owned()).to_string())])
+        match id {
+            Some(id) if id.len() > 2 && plain(id).is_some() => {
+                Some(vec![("doc_id", id.to_owned())])
             }
             _ => None,
         }
@@ -190,6 +191,10 @@ impl DocIdAdapter {
 }
 
 impl EventAdapter for DocIdAdapter {
+    fn inputs(&self) -> &[&str] {
+        &["doc_id", "object"]
+    }
+
     fn derive(&self, event: &dyn Lookup) -> Vec<(&'static str, String)> {
         if let Some(fast) = Self::fast(event) {
             return fast;

@@ -67,13 +67,10 @@ impl ClientFields for EventFields<'_, '_> {
     fn member(&self, name: &str, key: &str) -> Option<Value> {
         if name == "object" {
             // Several reducers read `object.*` of every event: parse it once per event.
-            let members = self.0.memo("writing.object", || {
-                self.0
-                    .raw("object")
-                    .and_then(|raw| ObjectMembers::parse(raw.get()))
-            });
-            match members.as_ref().as_ref().map(|m| m.get(key)) {
-                Some(Some(found)) => return found.cloned(),
+            let raw = self.0.raw("object")?.get();
+            let members = self.0.memo("writing.object", || ObjectMembers::parse(raw));
+            match members.as_ref().as_ref().map(|m| m.get(raw, key)) {
+                Some(Some(found)) => return found,
                 None => return None,
                 Some(None) => {}
             }

@@ -1,0 +1,464 @@
+//! A validating scanner for the top level of a JSON object.
+//!
+//! Ingest must check every frame is JSON and find its top-level fields; reducers then parse
+//! only the values they read. This does both in one pass, at a few instructions per byte:
+//! strings are skipped eight bytes at a time (SWAR), nesting depth is checked on the way (no
+//! separate depth pass), and nothing is allocated unless a key has escapes. It accepts exactly
+//! the JSON texts `serde_json` accepts (a property test holds the two together).
+
+use super::RawJson;
+use std::borrow::Cow;
+
+/// Why a text is not a JSON object this scanner accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// Not valid JSON (with the byte offset where it went wrong).
+    #[error("invalid JSON at byte {0}")]
+    Invalid(usize),
+    /// Valid JSON, but not an object.
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// Nested deeper than allowed.
+    #[error("JSON nested deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// The top-level `(key, value)` pairs of a JSON object, in order.
+///
+/// ```
+/// use classpulse_core::event::scan::scan_object;
+/// let pairs = scan_object(r#"{"a": [1, {"b": "x"}], "c\n": null}"#, 64).unwrap();
+/// assert_eq!(pairs[0].0, "a");
+/// assert_eq!(pairs[0].1.get(), r#"[1, {"b": "x"}]"#);
+/// assert_eq!(pairs[1].0, "c\n");
+/// assert!(scan_object("[1]", 64).is_err());
+/// ```
+///
+/// # Errors
+/// [`ScanError`] when the text is not a JSON object within `max_depth` levels.
+pub fn scan_object(
+    text: &str,
+    max_depth: usize,
+) -> Result<Vec<(Cow<'_, str>, RawJson<'_>)>, ScanError> {
+    let mut out = Vec::with_capacity(16);
+    scan_object_with(text, max_depth, |k, v| out.push((k, v)))?;
+    Ok(out)
+}
+
+/// [`scan_object`], handing each pair to `each` as it is found.
+///
+/// # Errors
+/// [`ScanError`] when the text is not a JSON object within `max_depth` levels (pairs already
+/// handed over stay handed over).
+pub fn scan_object_with<'a>(
+    text: &'a str,
+    max_depth: usize,
+    mut each: impl FnMut(Cow<'a, str>, RawJson<'a>),
+) -> Result<(), ScanError> {
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        text,
+        pos: 0,
+        max_depth,
+    };
+    scanner.skip_ws();
+    if scanner.peek() != Some(b'{') {
+        // Tell "valid JSON of another type" from "not JSON".
+        scanner.value(0)?;
+        scanner.skip_ws();
+        return if scanner.pos == scanner.bytes.len() {
+            Err(ScanError::NotAnObject)
+        } else {
+            Err(ScanError::Invalid(scanner.pos))
+        };
+    }
+    if max_depth == 0 {
+        return Err(ScanError::TooDeep(max_depth));
+    }
+    scanner.pos += 1;
+    scanner.skip_ws();
+    if scanner.peek() == Some(b'}') {
+        scanner.pos += 1;
+    } else {
+        loop {
+            scanner.skip_ws();
+            let key = scanner.key()?;
+            scanner.skip_ws();
+            scanner.expect(b':')?;
+            scanner.skip_ws();
+            let start = scanner.pos;
+            scanner.value(1)?;
+            each(key, RawJson::trusted(&text[start..scanner.pos]));
+            scanner.skip_ws();
+            match scanner.next_byte() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => return Err(ScanError::Invalid(scanner.pos.saturating_sub(1))),
+            }
+        }
+    }
+    scanner.skip_ws();
+    if scanner.pos != scanner.bytes.len() {
+        return Err(ScanError::Invalid(scanner.pos));
+    }
+    Ok(())
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
+    max_depth: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, want: u8) -> Result<(), ScanError> {
+        if self.next_byte() == Some(want) {
+            Ok(())
+        } else {
+            Err(ScanError::Invalid(self.pos.saturating_sub(1)))
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// A key string; borrowed unless it has escapes.
+    fn key(&mut self) -> Result<Cow<'a, str>, ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(ScanError::Invalid(self.pos));
+        }
+        let start = self.pos;
+        let escaped = self.string()?;
+        let inner = &self.text[start + 1..self.pos - 1];
+        if !escaped {
+            return Ok(Cow::Borrowed(inner));
+        }
+        serde_json::from_str::<String>(&self.text[start..self.pos])
+            .map(Cow::Owned)
+            .map_err(|_| ScanError::Invalid(start))
+    }
+
+    /// Skips one value at nesting level `depth`.
+    fn value(&mut self, depth: usize) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(ScanError::Invalid(self.pos)),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), ScanError> {
+        if depth > self.max_depth {
+            return Err(ScanError::TooDeep(self.max_depth));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(ScanError::Invalid(self.pos));
+            }
+            self.string()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            self.value(depth)?;
+            self.skip_ws();
+            match self.next_byte() {
+                Some(b',') => continue,
+                Some(b'}') => return Ok(()),
+                _ => return Err(ScanError::Invalid(self.pos.saturating_sub(1))),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), ScanError> {
+        if depth > self.max_depth {
+            return Err(ScanError::TooDeep(self.max_depth));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            self.value(depth)?;
+            self.skip_ws();
+            match self.next_byte() {
+                Some(b',') => continue,
+                Some(b']') => return Ok(()),
+                _ => return Err(ScanError::Invalid(self.pos.saturating_sub(1))),
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(ScanError::Invalid(self.pos))
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Result<(), ScanError> {
+        let digits = |s: &mut Self| {
+            let start = s.pos;
+            while let Some(b'0'..=b'9') = s.peek() {
+                s.pos += 1;
+            }
+            s.pos > start
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(ScanError::Invalid(self.pos)),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !digits(self) {
+                return Err(ScanError::Invalid(self.pos));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !digits(self) {
+                return Err(ScanError::Invalid(self.pos));
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips a string (positioned on its opening quote); returns whether it had escapes.
+    fn string(&mut self) -> Result<bool, ScanError> {
+        self.pos += 1;
+        let mut escaped = false;
+        loop {
+            self.pos = special_from(self.bytes, self.pos);
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                // A raw control character, or the text ended inside the string.
+                _ => return Err(ScanError::Invalid(self.pos)),
+            }
+        }
+    }
+
+    /// Validates one escape sequence (positioned on the backslash). Like serde_json's
+    /// validation, `\u` needs four hex digits but lone surrogates pass.
+    fn escape(&mut self) -> Result<(), ScanError> {
+        let at = self.pos;
+        self.pos += 1;
+        match self.next_byte() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(()),
+            Some(b'u') => self.hex4().map(|_| ()).ok_or(ScanError::Invalid(at)),
+            _ => Err(ScanError::Invalid(at)),
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u16> {
+        let digits = self.bytes.get(self.pos..self.pos + 4)?;
+        let mut v = 0u16;
+        for &d in digits {
+            v = v * 16 + (d as char).to_digit(16)? as u16;
+        }
+        self.pos += 4;
+        Some(v)
+    }
+}
+
+/// The position of the first byte at or after `i` that is `"`, `\` or a control character
+/// (or the end): eight bytes at a time.
+fn special_from(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+        // Bytes below 0x20 (ASCII only: bytes >= 0x80 have the high bit set and are masked).
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+        let mask = quote | backslash | control;
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The reference is what ingest used before: serde_json's own validation
+    /// (`IgnoredAny`, which, like us, does not range-check numbers) and its object parse.
+    fn agree(text: &str) {
+        let ours = scan_object(text, 1000);
+        let valid = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        let object = crate::event::Fields::parse(text).is_ok();
+        match (&ours, valid, object) {
+            (Ok(pairs), true, true) => {
+                let via_serde: Vec<(String, String)> = crate::event::Fields::parse(text)
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.get().to_owned()))
+                    .collect();
+                let ours: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.get().to_owned()))
+                    .collect();
+                assert_eq!(ours, via_serde, "{text:?}");
+            }
+            (Err(ScanError::NotAnObject), true, false) => {}
+            (Err(ScanError::Invalid(_)), false, false) => {}
+            _ => {
+                panic!("disagree on {text:?}: ours {ours:?}, serde valid {valid}, object {object}")
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        for text in [
+            "{}",
+            " { } ",
+            r#"{"a":1}"#,
+            r#"{"a":1,}"#,
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            "{,}",
+            "[]",
+            "1",
+            "\"s\"",
+            "null",
+            "tru",
+            "{\"a\":tru}",
+            r#"{"a":"\u00e9\ud83c\udf0d"}"#,
+            r#"{"a":"\ud83c"}"#,
+            r#"{"a":"\udf0d"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\u12G4"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":01}"#,
+            r#"{"a":-0.5e+10}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":[1,2,]}"#,
+            r#"{"a":[,]}"#,
+            r#"{"a":{"b":{"c":[true,false,null]}}}"#,
+            "{\"a\":1}x",
+            "{\"a\":1} ",
+            "",
+            "{\"k\\\"q\":1}",
+            r#"{"a":"é🌍"}"#,
+            "{\"a\":1\n,\r\"b\"\t:\n2}",
+            r#"{"a":1e999}"#,
+            r#"{"a":-1e-999}"#,
+            r#"{"a":123456789012345678901234567890}"#,
+        ] {
+            agree(text);
+        }
+    }
+
+    #[test]
+    fn depth_is_limited() {
+        assert_eq!(scan_object(r#"{"a":[[1]]}"#, 2), Err(ScanError::TooDeep(2)));
+        assert!(scan_object(r#"{"a":[[1]]}"#, 3).is_ok());
+        assert!(scan_object(r#"{"a":"[[[[[["}"#, 1).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_serde_json_on_random_objects(v in json_value(4)) {
+            let text = serde_json::json!({"k": v, "x": "y"}).to_string();
+            agree(&text);
+            // Damaged copies too: cut short, or with a byte replaced.
+            for cut in [text.len() / 2, text.len().saturating_sub(1)] {
+                if text.is_char_boundary(cut) {
+                    agree(&text[..cut]);
+                }
+            }
+        }
+
+        #[test]
+        fn agrees_with_serde_json_on_arbitrary_text(s in "[{}\\[\\]\",:0-9a-z\\\\ .eE+-]{0,40}") {
+            agree(&s);
+        }
+
+        #[test]
+        fn agrees_with_serde_json_on_any_text(s in "(\\PC|[\t\n\u{1}\\\\\"{}])*") {
+            agree(&s);
+            agree(&format!("{{\"k\":\"{s}\"}}"));
+        }
+    }
+
+    fn json_value(depth: u32) -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(depth, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::hash_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
