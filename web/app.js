@@ -14,7 +14,11 @@
     retryTimer: null,
     rows: new Map(), // student id -> row
     summary: null,
+    views: [], // view names the server has
+    officeHours: null, // the office-hours view's summary (panel)
   };
+  // The office-hours panel (web/office_hours/panel.js), when the module is there.
+  const PANEL = window.OfficeHoursPanel || null;
 
   // ---- connection indicator ----------------------------------------------------------
   function setConnection(kind, text) {
@@ -50,6 +54,7 @@
     }
     state.user = body.user;
     state.courses = body.courses;
+    state.views = (body.views || []).map((v) => v.name);
     $("whoami").hidden = false;
     $("whoami-name").textContent = "Signed in as " + (body.user.name || body.user.id);
     route();
@@ -108,6 +113,8 @@
     state.course = course;
     state.rows.clear();
     state.summary = null;
+    state.officeHours = null;
+    renderOfficeHours();
     $("student-rows").replaceChildren();
     $("course-title").textContent = info ? info.name || info.id : course;
     document.title = "ClassPulse — " + $("course-title").textContent;
@@ -138,6 +145,9 @@
     state.socket = socket;
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      if (PANEL && state.views.includes(PANEL.VIEW)) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "oh", course: state.course, view: PANEL.VIEW }));
+      }
     };
     socket.onmessage = (e) => {
       let m;
@@ -155,6 +165,13 @@
   }
 
   function onMessage(m) {
+    if (m.sub === "oh") {
+      if ((m.type === "snapshot" || m.type === "update") && m.summary) {
+        state.officeHours = m.summary;
+        renderOfficeHours();
+      }
+      if (m.type !== "error") return;
+    }
     switch (m.type) {
       case "welcome":
         break;
@@ -298,6 +315,12 @@
     renderSummary();
     $("empty-class").hidden = state.rows.size > 0;
   }
+
+  function renderOfficeHours() {
+    if (PANEL) PANEL.render($("oh-panel-body"), state.officeHours, state.course);
+  }
+  // Waiting times in the panel move on without events.
+  setInterval(() => { if (state.officeHours) renderOfficeHours(); }, 15000);
 
   // "Last activity" is relative: keep it current.
   setInterval(() => {

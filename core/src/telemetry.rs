@@ -60,7 +60,7 @@ pub struct Stats {
     reducer_failures: AtomicU64,
     connections_open: AtomicU64,
     connections_total: AtomicU64,
-    /// The highest log sequence number the router has applied live (see [`Stats::wait_applied`]).
+    /// The highest log sequence number the router has applied (see [`Stats::wait_applied`]).
     applied_seq: AtomicU64,
     applied: tokio::sync::Notify,
 }
@@ -108,13 +108,13 @@ impl Stats {
         self.connections_open.load(Ordering::Relaxed)
     }
 
-    /// Notes that the router has applied every event of a live batch up to `seq`.
+    /// Notes that the router has applied every event of a batch up to `seq`.
     pub fn note_applied(&self, seq: u64) {
         self.applied_seq.fetch_max(seq, Ordering::AcqRel);
         self.applied.notify_waiters();
     }
 
-    /// The highest log sequence number applied live so far.
+    /// The highest log sequence number applied so far.
     pub fn applied_seq(&self) -> u64 {
         self.applied_seq.load(Ordering::Acquire)
     }

@@ -237,7 +237,9 @@ async fn me(
     let p = signed_in(&h, &headers)?;
     let a = access(&h, &p, &course)?;
     let state = read_state(&h, &course).await?;
-    Ok(Json(status_for(&h, &state, &p, a)).into_response())
+    let mut answer = status_for(&h, &state, &p, a);
+    answer["now"] = json!(h.rt.clock.now());
+    Ok(Json(answer).into_response())
 }
 
 async fn stats(
@@ -319,6 +321,7 @@ async fn command(
     answer["ok"] = json!(ok);
     answer["message"] = json!(message);
     answer["seq"] = json!(seq);
+    answer["now"] = json!(h.rt.clock.now());
     let status = if ok {
         StatusCode::OK
     } else {

@@ -841,6 +841,8 @@ impl Reducer for QueueReducer {
             to_tas,
             ..
         } = step;
+        // The server's time with every message, so pages count down by it, not by their clock.
+        let now = event.time;
         let mut outcome = Outcome::changed();
         for effect in effects {
             outcome = outcome.with(effect);
@@ -849,7 +851,7 @@ impl Reducer for QueueReducer {
             let me = state.student_status(&student, &settings, default_service_us);
             outcome = outcome.notify(
                 Recipient::Student(student),
-                json!({"status": STATUS, "what": what, "message": message, "me": me}),
+                json!({"status": STATUS, "what": what, "message": message, "me": me, "now": now}),
             );
         }
         let after: Vec<(String, LineView)> = state.line_views(default_service_us);
@@ -867,7 +869,7 @@ impl Reducer for QueueReducer {
                 let me = state.student_status(student, &settings, default_service_us);
                 outcome = outcome.notify(
                     Recipient::Student(student.clone()),
-                    json!({"status": STATUS, "what": "position", "me": me}),
+                    json!({"status": STATUS, "what": "position", "me": me, "now": now}),
                 );
             }
         }
@@ -876,7 +878,7 @@ impl Reducer for QueueReducer {
             let me = state.ta_status(&ta);
             outcome = outcome.notify(
                 Recipient::Student(ta),
-                json!({"status": STATUS, "what": what, "message": message, "ta": me}),
+                json!({"status": STATUS, "what": what, "message": message, "ta": me, "now": now}),
             );
         }
         outcome
