@@ -277,4 +277,19 @@ async fn two_tas_on_two_nodes_calling_next_at_once_get_different_students() {
     assert_eq!(calls.len(), 8);
     a.stop();
     b.stop();
+    // The course's queue really was written by both nodes in turn: their order journals
+    // record where one node's updates of it followed the other's.
+    let mut handovers = 0;
+    for (dir, node) in [(&da, "a"), (&db, "b")] {
+        let journal = dir.path().join("data/order").join(format!("{node}.jsonl"));
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        handovers += text
+            .lines()
+            .filter(|l| l.contains("office_hours.queue"))
+            .count();
+    }
+    assert!(
+        handovers >= 4,
+        "{handovers} hand-overs of the queue between nodes"
+    );
 }

@@ -141,10 +141,10 @@
       $("my-question").textContent = me.question || "(none)";
     }
     if (kind === "offered") {
-      $("offer-text").textContent = me.offer.ta + " is ready for you. Accept to start your session.";
+      $("offer-text").textContent = (me.offer.ta_name || me.offer.ta) + " is ready for you. Accept to start your session.";
     }
     if (kind === "in_session") {
-      $("session-text").textContent = "You are in a session with " + me.session.ta + ".";
+      $("session-text").textContent = "You are in a session with " + (me.session.ta_name || me.session.ta) + ".";
       const link = me.session.meeting_link;
       $("session-link").hidden = !link;
       if (link) {

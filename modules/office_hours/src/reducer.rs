@@ -157,7 +157,10 @@ impl Step<'_> {
         self.tell(
             &student,
             "offer",
-            format!("{ta} is ready for you: accept within {window}."),
+            format!(
+                "{} is ready for you: accept within {window}.",
+                self.state.staff_name(ta)
+            ),
         );
         format!("{student} was called and has {window} to accept.")
     }
@@ -246,11 +249,15 @@ impl Step<'_> {
             }
             Some(Place::Offered(ta)) => {
                 return Err(format!(
-                    "{ta} has already called you: accept the offer or cancel it."
+                    "{} has already called you: accept the offer or cancel it.",
+                    self.state.staff_name(ta)
                 ));
             }
             Some(Place::Session(ta)) => {
-                return Err(format!("You are in a session with {ta}."));
+                return Err(format!(
+                    "You are in a session with {}.",
+                    self.state.staff_name(ta)
+                ));
             }
             None => {}
         }
@@ -299,7 +306,8 @@ impl Step<'_> {
         match self.state.place(&student) {
             None => Err("You are not in line.".into()),
             Some(Place::Session(ta)) => Err(format!(
-                "Your session with {ta} is under way; {ta} ends it."
+                "Your session with {0} is under way; {0} ends it.",
+                self.state.staff_name(ta)
             )),
             Some(Place::Line(i)) => {
                 self.state.line.remove(i);
@@ -394,14 +402,19 @@ impl Step<'_> {
                 &student,
                 "withdrawn",
                 format!(
-                    "{ta} went off duty before you accepted; you are back at the front of the line."
+                    "{} went off duty before you accepted; you are back at the front of the line.",
+                    self.state.staff_name(ta)
                 ),
             );
             message.push_str(&format!(" {student} goes back to the front of the line."));
         }
         if let Some(session) = self.end_session(ta) {
             let student = session.entry.student;
-            self.tell(&student, "ended", format!("Your session with {ta} ended."));
+            self.tell(
+                &student,
+                "ended",
+                format!("Your session with {} ended.", self.state.staff_name(ta)),
+            );
         }
         if !self.state.is_open() {
             let waiting: Vec<String> = self.state.line.iter().map(|w| w.student.clone()).collect();
@@ -475,7 +488,9 @@ impl Step<'_> {
                 .cloned();
             let now_where = match place {
                 Some(Place::Line(i)) => format!(" You are in line at position {}.", i + 1),
-                Some(Place::Session(ta)) => format!(" You are in a session with {ta}."),
+                Some(Place::Session(ta)) => {
+                    format!(" You are in a session with {}.", self.state.staff_name(ta))
+                }
                 _ => " You are not in line any more.".into(),
             };
             return Err(match late {
@@ -529,14 +544,17 @@ impl Step<'_> {
         self.tell(
             &student,
             "session",
-            format!("You are in a session with {ta}."),
+            format!("You are in a session with {}.", self.state.staff_name(&ta)),
         );
         self.tell_ta(
             &ta,
             "session",
             format!("{student} accepted: your session started."),
         );
-        Ok(format!("You are in a session with {ta}."))
+        Ok(format!(
+            "You are in a session with {}.",
+            self.state.staff_name(&ta)
+        ))
     }
 
     fn expire(&mut self, actor: &Actor, event: &Event<'_>) -> Result<Option<String>> {
@@ -602,7 +620,11 @@ impl Step<'_> {
             return Err("You are not in a session.".into());
         };
         let student = session.entry.student;
-        self.tell(&student, "ended", format!("Your session with {ta} ended."));
+        self.tell(
+            &student,
+            "ended",
+            format!("Your session with {} ended.", self.state.staff_name(&ta)),
+        );
         let message =
             format!("Your session with {student} ended; call the next student when ready.");
         self.tell_ta(&ta, "ended", message.clone());
@@ -718,7 +740,19 @@ impl Step<'_> {
                 );
                 Some(format!("{user_id} left the course and the line."))
             }
-            RosterEvent::StaffRemoved { user_id, .. } => self.take_off_duty(user_id),
+            RosterEvent::StaffAdded { user_id, name, .. } => {
+                let known = self.state.staff_names.get(user_id);
+                if known == Some(name) {
+                    return None;
+                }
+                self.state.staff_names.insert(user_id.clone(), name.clone());
+                Some(format!("{user_id} is staff of the course."))
+            }
+            RosterEvent::StaffRemoved { user_id, .. } => {
+                let off = self.take_off_duty(user_id);
+                let named = self.state.staff_names.remove(user_id).is_some();
+                off.or_else(|| named.then(|| format!("{user_id} left the course's staff.")))
+            }
             _ => None,
         }
     }

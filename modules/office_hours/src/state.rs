@@ -175,6 +175,10 @@ pub struct QueueState {
     pub replies: VecDeque<Reply>,
     /// Statistics.
     pub stats: CourseStats,
+    /// Display names of the course's teachers and TAs, from the roster events (students see
+    /// who called them by name).
+    #[serde(default)]
+    pub staff_names: BTreeMap<String, String>,
 }
 
 /// Where a student is in a course's office hours.
@@ -211,6 +215,15 @@ impl QueueState {
             .iter()
             .find(|(_, s)| s.entry.student == student)
             .map(|(ta, _)| Place::Session(ta))
+    }
+
+    /// The display name of staff member `id` (their id when the roster gives none).
+    pub fn staff_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.staff_names
+            .get(id)
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(id)
     }
 
     /// Whether office hours are open (at least one TA on duty).
@@ -287,7 +300,8 @@ impl QueueState {
                 let o = &self.offers[ta];
                 me["state"] = json!("offered");
                 me["offer"] = json!({
-                    "id": o.id, "ta": o.ta, "offered": o.offered, "deadline": o.deadline,
+                    "id": o.id, "ta": o.ta, "ta_name": self.staff_name(&o.ta),
+                    "offered": o.offered, "deadline": o.deadline,
                     "window_secs": o.deadline.since(o.offered).as_secs(),
                 });
                 me["question"] = json!(o.entry.question);
@@ -296,7 +310,8 @@ impl QueueState {
                 let s = &self.sessions[ta];
                 me["state"] = json!("in_session");
                 me["session"] = json!({
-                    "ta": s.ta, "started": s.started, "meeting_link": s.meeting_link,
+                    "ta": s.ta, "ta_name": self.staff_name(&s.ta), "started": s.started,
+                    "meeting_link": s.meeting_link,
                 });
                 me["question"] = json!(s.entry.question);
             }

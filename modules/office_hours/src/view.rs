@@ -31,12 +31,14 @@ impl QueueView {
     }
 }
 
-fn name_of(course: &CourseRoster, id: &str) -> String {
+/// A student's name from the roster the hub passes (students only), a staff member's from the
+/// queue's own record of the roster.
+fn name_of(course: &CourseRoster, state: &QueueState, id: &str) -> String {
     course
         .member(id)
         .map(|m| m.name.clone())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| id.to_owned())
+        .unwrap_or_else(|| state.staff_name(id).to_owned())
 }
 
 /// The view of `state` for `course`, as the summary carries it.
@@ -56,7 +58,7 @@ pub fn queue_json(state: &QueueState, course: &CourseRoster, config: &OfficeHour
             } else {
                 "free"
             };
-            json!({"id": ta, "name": name_of(course, ta), "since": d.since, "origin": d.origin,
+            json!({"id": ta, "name": name_of(course, state, ta), "since": d.since, "origin": d.origin,
                    "doing": doing, "meeting_link": d.meeting_link})
         })
         .collect();
@@ -65,7 +67,7 @@ pub fn queue_json(state: &QueueState, course: &CourseRoster, config: &OfficeHour
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            json!({"position": i + 1, "student": w.student, "name": name_of(course, &w.student),
+            json!({"position": i + 1, "student": w.student, "name": name_of(course, state, &w.student),
                    "question": w.question, "location": w.location, "joined": w.joined,
                    "expired_offers": w.expired,
                    "estimated_wait_secs": state.estimate_secs(i + 1, default_us)})
@@ -75,8 +77,8 @@ pub fn queue_json(state: &QueueState, course: &CourseRoster, config: &OfficeHour
         .offers
         .values()
         .map(|o| {
-            json!({"id": o.id, "ta": o.ta, "ta_name": name_of(course, &o.ta),
-                   "student": o.entry.student, "name": name_of(course, &o.entry.student),
+            json!({"id": o.id, "ta": o.ta, "ta_name": name_of(course, state, &o.ta),
+                   "student": o.entry.student, "name": name_of(course, state, &o.entry.student),
                    "question": o.entry.question, "location": o.entry.location,
                    "offered": o.offered, "deadline": o.deadline})
         })
@@ -85,8 +87,8 @@ pub fn queue_json(state: &QueueState, course: &CourseRoster, config: &OfficeHour
         .sessions
         .values()
         .map(|s| {
-            json!({"ta": s.ta, "ta_name": name_of(course, &s.ta),
-                   "student": s.entry.student, "name": name_of(course, &s.entry.student),
+            json!({"ta": s.ta, "ta_name": name_of(course, state, &s.ta),
+                   "student": s.entry.student, "name": name_of(course, state, &s.entry.student),
                    "question": s.entry.question, "location": s.entry.location,
                    "started": s.started, "meeting_link": s.meeting_link})
         })
