@@ -185,6 +185,41 @@ impl OfficeHoursConfig {
 mod tests {
     use super::*;
 
+    /// The `[modules.office_hours]` block of the shipped `config.toml`, uncommented (and its
+    /// example course table too), parses, validates, and states the defaults.
+    #[test]
+    fn the_shipped_config_documents_the_defaults() {
+        let shipped = include_str!("../../../config.toml");
+        let block: Vec<&str> = shipped
+            .lines()
+            .skip_while(|l| *l != "# [modules.office_hours]")
+            .skip(1)
+            .take_while(|l| l.starts_with('#'))
+            .collect();
+        assert!(!block.is_empty(), "config.toml has the block");
+        let keys: String = block
+            .iter()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed: OfficeHoursConfig = toml::from_str(&keys).unwrap();
+        assert_eq!(parsed, OfficeHoursConfig::default());
+        let example: String = block
+            .iter()
+            .filter_map(|l| l.strip_prefix("# # "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .map(|l| format!("{}\n", l.replace("[modules.office_hours.", "[")))
+            .collect();
+        let with_course: OfficeHoursConfig = toml::from_str(&format!("{keys}{example}")).unwrap();
+        with_course.validate().unwrap();
+        assert_eq!(
+            with_course.courses["CS101"].offer_window_secs,
+            Some(120),
+            "{example}"
+        );
+    }
+
     #[test]
     fn levels_fall_through() {
         let config: OfficeHoursConfig = toml::from_str(

@@ -63,9 +63,25 @@ async fn a_student_joins_is_called_accepts_and_the_session_ends() {
         "accepting cancels the expiry"
     );
 
+    // s2 joins during the session; ending it does not call them (rule 3: the TA asks).
+    let mut s2 = s.client("s2").await;
+    s2.send(cmd("join")).await;
     s.advance(Duration::from_secs(600)).await;
     ta.send(cmd("session_ended")).await;
     s1.expect("ended").await;
+    s.settle().await;
+    let q = s.queue(COURSE).await;
+    assert!(
+        q.sessions.is_empty() && q.offers.is_empty(),
+        "nobody called"
+    );
+    assert_eq!(q.line.len(), 1);
+    assert_eq!(s.runtime.timers.scheduled(), 0);
+    assert!(s2.gets("offer", Duration::from_millis(300)).await.is_none());
+    ta.send(cmd("call_next")).await;
+    s2.expect("offer").await;
+    s2.send(cmd("cancel")).await;
+    s2.expect("left").await;
     s.settle().await;
     let q = s.queue(COURSE).await;
     assert!(q.sessions.is_empty() && q.line.is_empty() && q.offers.is_empty());
