@@ -2,6 +2,7 @@
 
 use classpulse_core::config::Config;
 use classpulse_core::module::Module;
+use classpulse_office_hours::{OfficeHoursConfig, OfficeHoursModule};
 use classpulse_reducers::ActivityModule;
 use classpulse_timetable::{TimetableConfig, TimetableModule};
 use classpulse_writing::{WritingConfig, WritingModule};
@@ -13,10 +14,13 @@ pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     writing.validate()?;
     let timetable: TimetableConfig = config.module(TimetableModule::NAME)?;
     timetable.validate()?;
+    let office_hours: OfficeHoursConfig = config.module("office_hours")?;
+    office_hours.validate()?;
     let modules: Vec<Arc<dyn Module>> = vec![
         Arc::new(ActivityModule::new(config.module("activity")?)),
         Arc::new(WritingModule::new(writing)),
         Arc::new(TimetableModule::new(timetable)),
+        Arc::new(OfficeHoursModule::new(office_hours)),
     ];
     let names: Vec<&str> = modules.iter().map(|m| m.name()).collect();
     if let Some(unknown) = config.modules.keys().find(|k| !names.contains(&k.as_str())) {

@@ -438,3 +438,235 @@ async fn the_timetable_panel_moves_on_by_itself_when_a_class_starts() {
         .await;
     server.stop();
 }
+
+/// Office hours in two real browsers: a student page joins with a question, the TA view calls
+/// next, the student page shows the offer with its countdown and accepts by keyboard, the TA
+/// view shows the session; both pages pass axe; the educator dashboard's panel shows the duty.
+#[tokio::test]
+async fn office_hours_a_student_page_and_a_ta_view() {
+    let Some(chromium) = chromium_path() else {
+        return missing("chromium");
+    };
+    let Some(axe) = axe_source() else {
+        return missing("npm (to fetch axe-core)");
+    };
+    const SECRET: &str = "a-token-secret-for-the-browser-test";
+    let dir = TempDir::new("browser-oh");
+    let accounts = dir.path().join("accounts.toml");
+    add_user(
+        dir.path(),
+        &accounts,
+        "grace",
+        "Grace Hopper",
+        PASSWORD,
+        false,
+    );
+    std::fs::write(
+        dir.path().join("roster.toml"),
+        r#"
+[[course]]
+id = "cs1"
+name = "Computing 1"
+members = [
+  { user_id = "grace", name = "Grace Hopper", role = "ta" },
+  { user_id = "ann", name = "Ann Archer", role = "student" },
+  { user_id = "tc-testcase-bob", name = "Bob Baker", role = "student" },
+]
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n\n\
+         [sessions]\nsecret = \"a-session-secret-for-the-tests\"\n\n\
+         [modules.office_hours]\noffer_window_secs = 120\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env = [("CLASSPULSE_TOKEN_SECRET", SECRET)];
+    let server = Server::start_with_env(dir.path(), &["--config", &config], &env);
+    let base = format!("http://{}", server.addr);
+
+    // The TA signs in on the dashboard and opens the TA view (their one course opens itself).
+    std::fs::create_dir_all(dir.path().join("ta")).unwrap();
+    let mut ta = Browser::launch(&chromium, &dir.path().join("ta")).await;
+    ta.goto(&format!("{base}/")).await;
+    ta.wait_for("document.activeElement.id === 'user'", T).await;
+    ta.type_text("grace").await;
+    ta.press("Tab").await;
+    ta.type_text(PASSWORD).await;
+    ta.press("Enter").await;
+    ta.wait_for("!document.getElementById('courses').hidden", T)
+        .await;
+    ta.goto(&format!("{base}/office-hours/ta")).await;
+    ta.wait_for(
+        "!document.getElementById('office').hidden && \
+         document.getElementById('connection').dataset.state === 'live'",
+        T,
+    )
+    .await;
+
+    // Bob (a plain socket) waits; the TA opens office hours with a meeting link: Bob is called.
+    let mut bob = connect(&server.ws_url()).await;
+    send_json(
+        &mut bob,
+        &json!({"event": "lock_fields", "fields": {
+        "source": "org.classpulse.office_hours", "user_id": "bob", "course_id": "cs1"}}),
+    )
+    .await;
+    send_json(&mut bob, &json!({"event": "join"})).await;
+    ta.wait_for(
+        "document.querySelector('#line-rows tr[data-student=\"tc-testcase-bob\"]') !== null",
+        T,
+    )
+    .await;
+    ta.eval("document.getElementById('meeting-link').value = 'https://meet.example/grace'")
+        .await;
+    ta.eval("document.getElementById('duty').click()").await;
+    ta.wait_for(
+        "document.getElementById('office').dataset.mine === 'offered'",
+        T,
+    )
+    .await;
+    send_json(&mut bob, &json!({"event": "offer_accepted"})).await;
+    ta.wait_for(
+        "document.getElementById('office').dataset.mine === 'in_session' && \
+         document.getElementById('session-student').textContent === 'Bob Baker'",
+        T,
+    )
+    .await;
+    ta.eval("document.getElementById('end-session').click()")
+        .await;
+    ta.wait_for(
+        "document.getElementById('office').dataset.mine === 'free'",
+        T,
+    )
+    .await;
+
+    // Ann opens her link and the office-hours page, and joins with a question.
+    let (ok, token, err) = run_cli_env(
+        dir.path(),
+        &["--config", &config, "token", "issue", "--student", "ann"],
+        &env,
+    );
+    assert!(ok, "token issue: {err}");
+    std::fs::create_dir_all(dir.path().join("student")).unwrap();
+    let mut ann = Browser::launch(&chromium, &dir.path().join("student")).await;
+    ann.goto(&format!("{base}/auth/student?token={}", token.trim()))
+        .await;
+    ann.goto(&format!("{base}/office-hours")).await;
+    ann.wait_for(
+        "document.getElementById('queue').dataset.state === 'none' && \
+         document.getElementById('connection').dataset.state === 'live'",
+        T,
+    )
+    .await;
+    let violations = axe_violations(&mut ann, &axe).await;
+    assert!(
+        serious(&violations).is_empty(),
+        "student page: {violations:?}"
+    );
+    ann.eval("document.getElementById('question').focus()")
+        .await;
+    ann.type_text("Why does my loop never end?").await;
+    ann.press("Tab").await;
+    ann.type_text("Lab 2").await;
+    ann.press("Tab").await;
+    assert_eq!(ann.eval("document.activeElement.id").await, "join");
+    ann.press("Enter").await;
+    ann.wait_for(
+        "document.getElementById('queue').dataset.state === 'waiting' && \
+         document.getElementById('position').textContent === '1 (you are next)'",
+        T,
+    )
+    .await;
+
+    // The TA view shows her in line with her question; the TA calls next.
+    ta.wait_for(
+        "(document.querySelector('#line-rows tr[data-student=\"ann\"]') || {}).textContent \
+         ?.includes('Why does my loop never end?')",
+        T,
+    )
+    .await;
+    let called = Instant::now();
+    ta.eval("document.getElementById('call-next').click()")
+        .await;
+    // Ann's page shows the offer, with a countdown from the two-minute window, the focus on
+    // Accept.
+    ann.wait_for(
+        "document.getElementById('queue').dataset.state === 'offered'",
+        Duration::from_secs(5),
+    )
+    .await;
+    let shown = called.elapsed();
+    ann.wait_for(
+        "Number(document.getElementById('countdown').dataset.secs) > 100 && \
+         document.getElementById('countdown').textContent.startsWith('1:') && \
+         document.activeElement.id === 'accept'",
+        T,
+    )
+    .await;
+    ta.wait_for(
+        "document.getElementById('office').dataset.mine === 'offered' && \
+         document.getElementById('offer-student').textContent === 'Ann Archer' && \
+         Number(document.getElementById('offer-countdown').dataset.secs) > 100",
+        T,
+    )
+    .await;
+    let violations = axe_violations(&mut ann, &axe).await;
+    assert!(serious(&violations).is_empty(), "offer: {violations:?}");
+    ann.screenshot(&target_dir().join("screenshots/office-hours-offer.png"))
+        .await;
+    ann.press("Enter").await;
+
+    // In session: Ann sees the TA's meeting link, the TA view shows the session.
+    ann.wait_for(
+        "document.getElementById('queue').dataset.state === 'in_session' && \
+         document.getElementById('session-text').textContent.includes('Grace Hopper') && \
+         document.getElementById('meeting-link').href === 'https://meet.example/grace'",
+        T,
+    )
+    .await;
+    ta.wait_for(
+        "document.getElementById('office').dataset.mine === 'in_session' && \
+         document.getElementById('session-student').textContent === 'Ann Archer' && \
+         !document.getElementById('end-session').hidden",
+        T,
+    )
+    .await;
+    let violations = axe_violations(&mut ta, &axe).await;
+    assert!(serious(&violations).is_empty(), "TA view: {violations:?}");
+    ta.screenshot(&target_dir().join("screenshots/office-hours-ta.png"))
+        .await;
+    assert!(
+        shown < Duration::from_secs(2),
+        "the offer was on the student's page {shown:?} after the click"
+    );
+
+    // The educator dashboard's panel shows who is on duty and the session.
+    ta.goto(&format!("{base}/#course=cs1")).await;
+    ta.wait_for(
+        "document.querySelector('#oh-panel-body li[data-ta=\"grace\"]') !== null && \
+         document.getElementById('oh-panel-body').textContent.includes('Grace Hopper with Ann Archer')",
+        T,
+    )
+    .await;
+    eprintln!("office hours: offer shown {shown:?} after the TA's click");
+    server.stop();
+}
+
+/// Runs the binary with `args` and extra environment; returns (success, stdout, stderr).
+fn run_cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -16,7 +16,11 @@
     retryTimer: null,
     rows: new Map(), // student id -> row
     summary: null,
+    views: [], // view names the server has
+    officeHours: null, // the office-hours view's summary (panel)
   };
+  // The office-hours panel (web/office_hours/panel.js), when the module is there.
+  const PANEL = window.OfficeHoursPanel || null;
 
   // ---- connection indicator ----------------------------------------------------------
   function setConnection(kind, text) {
@@ -52,6 +56,7 @@
     }
     state.user = body.user;
     state.courses = body.courses;
+    state.views = (body.views || []).map((v) => v.name);
     $("whoami").hidden = false;
     $("whoami-name").textContent = "Signed in as " + (body.user.name || body.user.id);
     route();
@@ -111,6 +116,8 @@
     state.rows.clear();
     state.summary = null;
     timetable.update(null);
+    state.officeHours = null;
+    renderOfficeHours();
     $("student-rows").replaceChildren();
     $("course-title").textContent = info ? info.name || info.id : course;
     document.title = "ClassPulse — " + $("course-title").textContent;
@@ -141,7 +148,14 @@
     state.socket = socket;
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
-      socket.send(JSON.stringify({ type: "subscribe", sub: "timetable", course: state.course, view: TIMETABLE_VIEW }));
+      if (state.views.includes(TIMETABLE_VIEW)) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "timetable", course: state.course, view: TIMETABLE_VIEW }));
+      } else {
+        timetable.unavailable("No timetable module.");
+      }
+      if (PANEL && state.views.includes(PANEL.VIEW)) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "oh", course: state.course, view: PANEL.VIEW }));
+      }
     };
     socket.onmessage = (e) => {
       let m;
@@ -166,6 +180,13 @@
         timetable.unavailable(m.code === "unknown_view" ? "No timetable module." : m.message);
       }
       return;
+    }
+    if (m.sub === "oh") {
+      if ((m.type === "snapshot" || m.type === "update") && m.summary) {
+        state.officeHours = m.summary;
+        renderOfficeHours();
+      }
+      if (m.type !== "error") return;
     }
     switch (m.type) {
       case "welcome":
@@ -310,6 +331,12 @@
     renderSummary();
     $("empty-class").hidden = state.rows.size > 0;
   }
+
+  function renderOfficeHours() {
+    if (PANEL) PANEL.render($("oh-panel-body"), state.officeHours, state.course);
+  }
+  // Waiting times in the panel move on without events.
+  setInterval(() => { if (state.officeHours) renderOfficeHours(); }, 15000);
 
   // "Last activity" is relative: keep it current.
   setInterval(() => {

@@ -60,6 +60,9 @@ pub struct Stats {
     reducer_failures: AtomicU64,
     connections_open: AtomicU64,
     connections_total: AtomicU64,
+    /// The highest log sequence number the router has applied (see [`Stats::wait_applied`]).
+    applied_seq: AtomicU64,
+    applied: tokio::sync::Notify,
 }
 
 impl Stats {
@@ -103,6 +106,33 @@ impl Stats {
     /// Open ingest connections.
     pub fn connections_open(&self) -> u64 {
         self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the router has applied every event of a batch up to `seq`.
+    pub fn note_applied(&self, seq: u64) {
+        self.applied_seq.fetch_max(seq, Ordering::AcqRel);
+        self.applied.notify_waiters();
+    }
+
+    /// The highest log sequence number applied so far.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Waits until the router has applied the event at `seq` (read-your-writes for HTTP
+    /// commands that append an event and answer with its effect), or `timeout`. Returns
+    /// whether it was applied.
+    pub async fn wait_applied(&self, seq: u64, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.applied.notified();
+            if self.applied_seq() >= seq {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.applied_seq() >= seq;
+            }
+        }
     }
 
     /// All counters as JSON.

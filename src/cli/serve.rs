@@ -100,7 +100,8 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
             let hub = classpulse_dashboards::Hub::start(runtime.clone()).await;
             let app = server::routes(runtime.clone())
                 .merge(classpulse_dashboards::routes(hub))
-                .merge(classpulse_timetable::http::routes(runtime.clone(), timetable));
+                .merge(classpulse_timetable::http::routes(runtime.clone(), timetable))
+                .merge(classpulse_office_hours::http::routes(runtime.clone()));
             server::serve(runtime, listener, app, shutdown_signal()).await?;
             tracing::info!("stopped; the event log is synced");
             Ok(())

@@ -98,6 +98,13 @@ pub async fn serve<W, R, E>(
         notify_tx,
     };
     tracing::debug!(conn = id, ip = %conn.info.ip, "ingest connection opened");
+    if let Some(auth) = conn.info.session.clone() {
+        // A signed-in page: its session cookie already said who it is.
+        conn.authenticated(auth);
+        // Say so at once: a page waits for it before it sends anything. (A failed send shows
+        // up again, and ends the connection, in the loop below.)
+        let _ = conn.send_replies(&mut sink).await;
+    }
 
     loop {
         let ack = conn.ack.clone();
@@ -309,28 +316,31 @@ impl Conn {
             .auth
             .authenticate(&lock.merged(fields), &self.info.guest_id, now);
         match attempt {
-            Attempt::Authenticated(auth) => {
-                tracing::debug!(conn = self.id, user = %auth.safe_user_id, "connection authenticated");
-                let reply = serde_json::json!({"status": "auth", "user_id": auth.user_id});
-                self.replies.push(reply.to_string());
-                self.ingest
-                    .notifier
-                    .register(&auth.safe_user_id, self.id, self.notify_tx.clone());
-                self.auth = Some(Arc::new(auth));
-                for held in std::mem::take(&mut self.held) {
-                    self.push_event(&held.source, |out, spans| {
-                        let offset = out.len() as u32;
-                        out.extend_from_slice(&held.client);
-                        spans.extend(held.spans.iter().map(|s| s.shifted(offset)));
-                    });
-                }
-            }
+            Attempt::Authenticated(auth) => self.authenticated(auth),
             Attempt::NotYet => {}
             Attempt::Refused(reason) => {
                 // The event that carried a bad credential is not accepted.
                 self.held.pop();
                 self.reject(Rejection::BadToken, reason);
             }
+        }
+    }
+
+    /// The connection now is `auth`: say so, register for notifications, accept what was held.
+    fn authenticated(&mut self, auth: Auth<'static>) {
+        tracing::debug!(conn = self.id, user = %auth.safe_user_id, "connection authenticated");
+        let reply = serde_json::json!({"status": "auth", "user_id": auth.user_id});
+        self.replies.push(reply.to_string());
+        self.ingest
+            .notifier
+            .register(&auth.safe_user_id, self.id, self.notify_tx.clone());
+        self.auth = Some(Arc::new(auth));
+        for held in std::mem::take(&mut self.held) {
+            self.push_event(&held.source, |out, spans| {
+                let offset = out.len() as u32;
+                out.extend_from_slice(&held.client);
+                spans.extend(held.spans.iter().map(|s| s.shifted(offset)));
+            });
         }
     }
 

@@ -67,6 +67,11 @@ pub struct ConnInfo {
     pub agent: String,
     /// The `guest_id` cookie, or a fresh id (for the `guest` auth method).
     pub guest_id: String,
+    /// The identity of a signed-in browser page (its session cookie, from an allowed
+    /// origin): the connection is authenticated as it from the start, whatever the
+    /// configured event auth methods. Pages (the office-hours student page and TA view)
+    /// send their events this way.
+    pub session: Option<crate::event::Auth<'static>>,
 }
 
 /// What every ingest connection shares.

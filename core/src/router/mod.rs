@@ -235,6 +235,10 @@ impl Router {
         if mode == Mode::Live && !changes.is_empty() {
             self.publish_changes(&work, &changes).await;
         }
+        // Replayed batches count too: a node that just started has applied its log.
+        if let Some(last) = batch.lines.last() {
+            self.stats.note_applied(last.seq);
+        }
         Ok(report)
     }
 

@@ -1,5 +1,7 @@
-//! The `/wsapi/in/` upgrade: connection limit, socket limits, then the ingest protocol.
+//! The `/wsapi/in/` upgrade: connection limit, socket limits, a signed-in page's session, then
+//! the ingest protocol.
 
+use crate::event::{Auth, Security};
 use crate::ingest::{ConnInfo, connection};
 use crate::runtime::Runtime;
 use axum::extract::ws::WebSocketUpgrade;
@@ -8,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +35,7 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
         ip,
         agent: header_text(&parts.headers, header::USER_AGENT),
         guest_id: guest_cookie(&parts.headers).unwrap_or_else(new_guest_id),
+        session: session_identity(&rt, &parts.headers),
     };
     let limits = &rt.config.ingest;
     // The transport's limit sits well above ours, so an oversized frame gets our error
@@ -56,6 +60,23 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
                 drop(permit);
             }
         })
+}
+
+/// The identity of a signed-in page opening the socket: its session cookie, when the request
+/// comes from the server's own (or an allowed) origin. Students are their safe user id (the
+/// `sub` of the token link they signed in with, as the `token` method would make them); staff
+/// are their account name, which is how rosters list them. Providence `session`.
+fn session_identity(rt: &Runtime, headers: &HeaderMap) -> Option<Auth<'static>> {
+    if !rt.sessions.origin_allowed(headers) {
+        return None;
+    }
+    let principal = rt.principal(headers)?;
+    Some(Auth {
+        providence: Cow::Borrowed("session"),
+        safe_user_id: Cow::Owned(principal.sub.clone()),
+        sec: Security::Authenticated,
+        user_id: Cow::Owned(principal.sub),
+    })
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
