@@ -414,6 +414,27 @@ impl Runtime {
         self.sessions.from_headers(headers, self.now_secs())
     }
 
+    /// Whether a request carries this node's admin key (`Authorization: Bearer <key>`, the key
+    /// published in `<data_dir>/admin.json`), compared in constant time.
+    pub fn has_admin_key(&self, headers: &axum::http::HeaderMap) -> bool {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                constant_time_eq(given.trim().as_bytes(), self.admin_key.as_bytes())
+            })
+    }
+
+    /// Whether a request comes from an administrator: the admin key, or a signed-in
+    /// administrator's session.
+    pub fn is_admin(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.has_admin_key(headers)
+            || self
+                .principal(headers)
+                .is_some_and(|p| p.is_staff() && p.admin)
+    }
+
     /// The directory of this node's event log.
     pub fn log_dir(&self) -> PathBuf {
         log_dir(&self.config)
@@ -436,6 +457,11 @@ impl Runtime {
         }
         problems
     }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The log directory for a configuration: `<data_dir>/log`.

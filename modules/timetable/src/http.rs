@@ -8,7 +8,12 @@
 //! | `GET /api/timetable/courses/{course}/week.ics?date=…` | the same week as iCalendar |
 //! | `GET /api/timetable/courses/{course}/calendar.ics` | the whole term, to subscribe to |
 //! | `GET /api/timetable/conflicts?course=…` | conflicts, all or one course's |
-//! | `POST /api/timetable/import?format=toml\|ics&course=…&dry_run=…` | an import (admin token) |
+//! | `POST /api/timetable/import?format=toml\|ics&course=…&dry_run=…` | an import (administrators) |
+//!
+//! Who may read what (`docs/security.md`): a course's timetable, its members (students, TAs,
+//! teachers, as the roster says) and administrators; conflicts of one course, its staff and
+//! administrators; all conflicts and imports, administrators only (a signed-in administrator,
+//! the node's admin key, or the short-lived timetable admin token the CLI makes).
 //!
 //! The import is how `classpulse timetable import` reaches a running server: it carries a
 //! short-lived admin token signed with a key derived from the token secret (so a student token
@@ -27,6 +32,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use classpulse_core::auth::access::{can_watch, course_access};
 use classpulse_core::auth::token::{Claims, issue, verify};
 use classpulse_core::kvs::{KvsError, Slot, StateKey};
 use classpulse_core::reducer::ScopeKey;
@@ -45,9 +51,12 @@ pub enum ApiError {
     /// No such course.
     #[error("{0}")]
     NotFound(String),
-    /// No or a bad admin token.
+    /// Not signed in, or a bad admin token.
     #[error("{0}")]
     Unauthorized(String),
+    /// Signed in, but not allowed (the same answer whether or not the course exists).
+    #[error("{0}")]
+    Forbidden(String),
     /// The state store or the log failed.
     #[error("{0}")]
     Unavailable(String),
@@ -59,6 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::Unavailable(m) => {
                 tracing::warn!(error = %m, "timetable API failed");
                 (
@@ -149,10 +159,30 @@ async fn schedule(api: &Api, course: &str) -> Result<crate::live::CourseSchedule
         .ok_or_else(|| ApiError::NotFound(format!("no timetable for course {course:?}")))
 }
 
+/// Members of `course` (any role) and administrators may read its timetable.
+fn may_read_course(api: &Api, headers: &HeaderMap, course: &str) -> Result<(), ApiError> {
+    if api.rt.is_admin(headers) {
+        return Ok(());
+    }
+    let principal = api
+        .rt
+        .principal(headers)
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    if course_access(&principal, course, &api.rt.roster).is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only members of course {course:?} and administrators may read its timetable"
+        )))
+    }
+}
+
 async fn now(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     let view = now_view(&schedule, &catalog, api.rt.clock.now());
@@ -180,9 +210,11 @@ fn date_or_today(q: &WeekQuery, api: &Api, zone: &str) -> Result<Date, ApiError>
 
 async fn week(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let catalog = read_catalog(&api.rt).await?;
@@ -199,9 +231,11 @@ fn calendar(body: String) -> Response {
 
 async fn week_ics(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let (from, until) = week_of(date);
@@ -217,8 +251,10 @@ async fn week_ics(
 
 async fn calendar_ics(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     Ok(calendar(ics(
@@ -237,8 +273,27 @@ struct ConflictQuery {
 
 async fn conflicts_route(
     State(api): State<Arc<Api>>,
+    headers: HeaderMap,
     Query(q): Query<ConflictQuery>,
 ) -> Result<Response, ApiError> {
+    // One course's conflicts: its staff; all of them (every course's rooms and people):
+    // administrators.
+    if !api.rt.is_admin(&headers) {
+        let principal = api
+            .rt
+            .principal(&headers)
+            .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+        let allowed = q
+            .course
+            .as_deref()
+            .is_some_and(|c| can_watch(&principal, c, &api.rt.roster));
+        if !allowed {
+            return Err(ApiError::Forbidden(
+                "conflicts of one course are for its staff (?course=…); all conflicts for administrators"
+                    .into(),
+            ));
+        }
+    }
     let list = conflicts(&api.rt, q.course.as_deref()).await?;
     Ok(axum::Json(json!({"count": list.len(), "conflicts": list})).into_response())
 }
@@ -265,6 +320,23 @@ pub fn admin_token(secret: &[u8], now_secs: i64, ttl_secs: i64) -> String {
 }
 
 fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    if api.rt.is_admin(headers) {
+        return Ok(());
+    }
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        if api.rt.principal(headers).is_some() {
+            return Err(ApiError::Forbidden(
+                "administrators only: only an administrator may change the timetable".into(),
+            ));
+        }
+        return Err(ApiError::Unauthorized(
+            "an admin token is required (Authorization: Bearer …)".into(),
+        ));
+    };
     let secret = api.rt.ingest.auth.secret().ok_or_else(|| {
         ApiError::Unauthorized(
             "imports into a running server need a token secret (auth.token_secret or CLASSPULSE_TOKEN_SECRET); \
@@ -272,13 +344,6 @@ fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
                 .into(),
         )
     })?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::Unauthorized("an admin token is required (Authorization: Bearer …)".into())
-        })?;
     let now = api.rt.clock.now().as_micros().div_euclid(1_000_000);
     match verify(&admin_key(secret), token.trim(), now) {
         Ok(c) if c.sub == ADMIN_SUBJECT => Ok(()),

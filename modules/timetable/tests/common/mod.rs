@@ -124,8 +124,10 @@ impl Node {
         read_log(&self.runtime.log_dir())
     }
 
+    /// GET as the administrator (the node's admin key).
     pub async fn get(&self, path: &str) -> (u16, String) {
-        http(self.addr, "GET", path, &[], "").await
+        let auth = format!("Bearer {}", self.runtime.admin_key);
+        http(self.addr, "GET", path, &[("Authorization", &auth)], "").await
     }
 }
 
