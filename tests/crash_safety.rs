@@ -310,7 +310,7 @@ async fn acknowledged_events_survive_repeated_sigkill() {
         (1..=log.len() as u64).collect::<Vec<_>>(),
         "sequence numbers are dense"
     );
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let (mut acked_events, mut found, mut unacked_durable) = (0usize, 0usize, 0usize);
     for (user, conns) in &ledger.conns {
         let mut count = 0u64;
@@ -355,7 +355,6 @@ async fn acknowledged_events_survive_repeated_sigkill() {
         );
     }
     assert_eq!(found, acked_events);
-    drop(ledger);
 
     // A fresh server on a copy of the log, in a new data directory, builds the same state.
     let fresh = TempDir::new("crash-replay");

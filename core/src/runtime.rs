@@ -145,6 +145,8 @@ pub struct Runtime {
     pub aggregators: Arc<Aggregators>,
     /// Every course's roster, as of the last applied event.
     pub roster: Arc<RosterIndex>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::server::TrustedProxies,
     /// The key command-line tools present (`Authorization: Bearer`) to administer this node;
     /// published in `<data_dir>/admin.json`.
     pub admin_key: String,
@@ -324,6 +326,11 @@ impl Runtime {
             builder.adapters,
         ));
         let connection_limit = Arc::new(Semaphore::new(config.ingest.max_connections));
+        let trusted_proxies = crate::server::TrustedProxies::parse(&config.server.trusted_proxies)
+            .map_err(|message| ConfigError::Value {
+                key: "server.trusted_proxies",
+                message,
+            })?;
         Ok(Arc::new(Runtime {
             config: Arc::new(config),
             registry,
@@ -343,6 +350,7 @@ impl Runtime {
             sessions,
             aggregators,
             roster,
+            trusted_proxies,
             admin_key: crate::datadir::random_hex(32),
             lock: Mutex::new(Some(lock)),
             writer_thread: Mutex::new(Some(writer_thread)),
