@@ -49,7 +49,7 @@ async fn roster_import_with_and_without_a_running_server() {
     assert_eq!(roster["members"]["tc-testcase-ann"]["name"], "Adams, Ann");
     assert_eq!(roster["members"]["t.curie"]["role"], "teacher");
     let (status, _) = get_json(&server.http("/api/admin/roster/chem")).await;
-    assert_eq!(status, 403, "the admin API needs the admin key");
+    assert_eq!(status, 401, "the admin API needs the admin key");
 
     // With the server running, the tool asks it (it must not write the log behind its back).
     std::fs::write(

@@ -145,6 +145,8 @@ pub struct Runtime {
     pub aggregators: Arc<Aggregators>,
     /// Every course's roster, as of the last applied event.
     pub roster: Arc<RosterIndex>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::server::TrustedProxies,
     /// The key command-line tools present (`Authorization: Bearer`) to administer this node;
     /// published in `<data_dir>/admin.json`.
     pub admin_key: String,
@@ -324,6 +326,11 @@ impl Runtime {
             builder.adapters,
         ));
         let connection_limit = Arc::new(Semaphore::new(config.ingest.max_connections));
+        let trusted_proxies = crate::server::TrustedProxies::parse(&config.server.trusted_proxies)
+            .map_err(|message| ConfigError::Value {
+                key: "server.trusted_proxies",
+                message,
+            })?;
         Ok(Arc::new(Runtime {
             config: Arc::new(config),
             registry,
@@ -343,6 +350,7 @@ impl Runtime {
             sessions,
             aggregators,
             roster,
+            trusted_proxies,
             admin_key: crate::datadir::random_hex(32),
             lock: Mutex::new(Some(lock)),
             writer_thread: Mutex::new(Some(writer_thread)),
@@ -414,10 +422,25 @@ impl Runtime {
         self.sessions.from_headers(headers, self.now_secs())
     }
 
-    /// Whether a request carries this node's admin key (`Authorization: Bearer`, the key in
-    /// `<data_dir>/admin.json`): command-line tools on the same machine.
+    /// Whether a request carries this node's admin key (`Authorization: Bearer <key>`, the key
+    /// published in `<data_dir>/admin.json`), compared in constant time.
     pub fn has_admin_key(&self, headers: &axum::http::HeaderMap) -> bool {
-        crate::server::admin::has_admin_key(self, headers)
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                constant_time_eq(given.trim().as_bytes(), self.admin_key.as_bytes())
+            })
+    }
+
+    /// Whether a request comes from an administrator: the admin key, or a signed-in
+    /// administrator's session.
+    pub fn is_admin(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.has_admin_key(headers)
+            || self
+                .principal(headers)
+                .is_some_and(|p| p.is_staff() && p.admin)
     }
 
     /// The directory of this node's event log.
@@ -442,6 +465,11 @@ impl Runtime {
         }
         problems
     }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The log directory for a configuration: `<data_dir>/log`.

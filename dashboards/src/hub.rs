@@ -59,6 +59,26 @@ pub struct Hub {
     /// Counters.
     pub stats: HubStats,
     inner: Mutex<Inner>,
+    /// Open dashboard sockets per user id (`dashboard.max_dashboards_per_user`).
+    sockets: Mutex<HashMap<String, usize>>,
+}
+
+/// One open dashboard socket of a user; frees its place when dropped.
+pub struct DashboardSlot {
+    hub: Arc<Hub>,
+    user: String,
+}
+
+impl Drop for DashboardSlot {
+    fn drop(&mut self) {
+        let mut sockets = self.hub.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = sockets.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                sockets.remove(&self.user);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -84,6 +104,7 @@ impl Hub {
             rt: rt.clone(),
             stats: HubStats::default(),
             inner: Mutex::new(Inner::default()),
+            sockets: Mutex::new(HashMap::new()),
         });
         match rt.pubsub.subscribe(STATE_CHANGES).await {
             Ok(feed) => {
@@ -96,6 +117,21 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one of `user`'s dashboard places; `None` when they hold
+    /// `dashboard.max_dashboards_per_user` already.
+    pub fn open_dashboard(self: &Arc<Self>, user: &str) -> Option<DashboardSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let n = sockets.entry(user.to_owned()).or_insert(0);
+        if *n >= self.config.max_dashboards_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(DashboardSlot {
+            hub: self.clone(),
+            user: user.to_owned(),
+        })
     }
 
     /// The aggregator named `view`.

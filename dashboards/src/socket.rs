@@ -87,6 +87,23 @@ pub async fn serve<W, R, E>(
         let _ = sink.send(Message::Close(None)).await;
         return;
     };
+    let Some(_slot) = hub.open_dashboard(&principal.sub) else {
+        tracing::info!(user = %principal.sub, "dashboard refused: at dashboard.max_dashboards_per_user");
+        let _ = send(
+            &mut sink,
+            error(
+                None,
+                "too_many_dashboards",
+                &format!(
+                    "at most {} dashboards per person at once; close another one",
+                    hub.config.max_dashboards_per_user
+                ),
+            ),
+        )
+        .await;
+        let _ = sink.send(Message::Close(None)).await;
+        return;
+    };
     let views: Vec<_> = hub
         .rt
         .aggregators

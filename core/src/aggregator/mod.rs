@@ -241,6 +241,9 @@ pub struct DashboardConfig {
     pub refresh_secs: u64,
     /// Course views one dashboard socket may subscribe to at once.
     pub max_subscriptions: usize,
+    /// Dashboard sockets one person may hold open at once (on this node); another is answered
+    /// `too_many_dashboards` and closed.
+    pub max_dashboards_per_user: usize,
 }
 
 impl Default for DashboardConfig {
@@ -249,6 +252,7 @@ impl Default for DashboardConfig {
             coalesce_ms: 50,
             refresh_secs: 5,
             max_subscriptions: 16,
+            max_dashboards_per_user: 8,
         }
     }
 }
@@ -267,6 +271,9 @@ impl DashboardConfig {
         }
         if self.max_subscriptions == 0 {
             return Err(("dashboard.max_subscriptions", "must be at least 1"));
+        }
+        if self.max_dashboards_per_user == 0 {
+            return Err(("dashboard.max_dashboards_per_user", "must be at least 1"));
         }
         Ok(())
     }

@@ -87,6 +87,14 @@ pub struct ServerConfig {
     pub node_id: String,
     /// Directory for the event log (and snapshots).
     pub data_dir: PathBuf,
+    /// Seconds a new connection has to send its request head (and finish its TLS handshake);
+    /// slower ones are closed, so idle or trickling sockets (slow-loris) cannot pile up. Idle
+    /// keep-alive connections are closed after the same time.
+    pub handshake_timeout_secs: u64,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// is believed: behind them, the client's address is the last one in that header that is
+    /// not itself a trusted proxy. Empty: the peer address is the client's.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +103,8 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8888".into(),
             node_id: "local".into(),
             data_dir: PathBuf::from("./data"),
+            handshake_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -224,6 +234,15 @@ impl Config {
                 "use 1-64 letters, digits, '-', '_' or '.'",
             );
         }
+        if self.server.handshake_timeout_secs == 0 || self.server.handshake_timeout_secs > 3600 {
+            return bad(
+                "server.handshake_timeout_secs",
+                "must be between 1 and 3600",
+            );
+        }
+        if let Err(message) = crate::server::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return bad("server.trusted_proxies", &message);
+        }
         if self.log.segment_mib == 0 {
             return bad("log.segment_mib", "must be at least 1");
         }
@@ -248,6 +267,9 @@ impl Config {
         }
         if i.max_connections == 0 {
             return bad("ingest.max_connections", "must be at least 1");
+        }
+        if i.max_events_per_second_per_ip > 0 && i.burst_per_ip == 0 {
+            return bad("ingest.burst_per_ip", "must be at least 1");
         }
         if i.read_buffer_bytes < 512 {
             return bad("ingest.read_buffer_bytes", "must be at least 512");

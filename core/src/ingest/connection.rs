@@ -115,7 +115,8 @@ pub async fn serve<W, R, E>(
                 let mut next = message;
                 let mut frames = 0;
                 let flow = loop {
-                    if let Some(wait) = bucket.take() {
+                    let shared = conn.info.ip_budget.as_ref().and_then(|b| b.take());
+                    if let Some(wait) = bucket.take().max(shared) {
                         conn.flush().await;
                         if conn.send_replies(&mut sink).await.is_err() {
                             break Flow::Closed;

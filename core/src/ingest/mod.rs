@@ -36,6 +36,13 @@ pub struct IngestConfig {
     pub max_events_per_second: u32,
     /// Burst allowance above the per-second rate, in events.
     pub burst: u32,
+    /// Events per second all connections from one client address may send together (0: no
+    /// limit, the default — a school's Chromebooks often share one address). Past it, those
+    /// connections are read more slowly; nothing is dropped. Behind a proxy, set
+    /// `server.trusted_proxies` so the address is the client's, not the proxy's.
+    pub max_events_per_second_per_ip: u32,
+    /// Burst allowance above the per-address rate, in events.
+    pub burst_per_ip: u32,
     /// Events held per connection while it is not yet authenticated.
     pub max_held_events: usize,
     /// Concurrent ingest connections; more are refused with HTTP 503.
@@ -51,6 +58,8 @@ impl Default for IngestConfig {
             max_json_depth: 64,
             max_events_per_second: 2000,
             burst: 10_000,
+            max_events_per_second_per_ip: 0,
+            burst_per_ip: 10_000,
             max_held_events: 10_000,
             max_connections: 20_000,
             read_buffer_bytes: 4096,
@@ -72,6 +81,9 @@ pub struct ConnInfo {
     /// configured event auth methods. Pages (the office-hours student page and TA view)
     /// send their events this way.
     pub session: Option<crate::event::Auth<'static>>,
+    /// The event budget this connection shares with the others from its address, when
+    /// `ingest.max_events_per_second_per_ip` is set.
+    pub ip_budget: Option<Arc<rate::SharedBucket>>,
 }
 
 /// What every ingest connection shares.
@@ -90,6 +102,8 @@ pub struct Ingest {
     pub clock: SharedClock,
     /// Delivers notifications to open sockets.
     pub notifier: Arc<Notifier>,
+    /// Event budgets per client address.
+    pub per_ip: rate::PerIp,
     adapters: Vec<Arc<dyn EventAdapter>>,
     next_conn: AtomicU64,
 }
@@ -108,6 +122,7 @@ impl Ingest {
         adapters: Vec<Arc<dyn EventAdapter>>,
     ) -> Self {
         Ingest {
+            per_ip: rate::PerIp::new(config.max_events_per_second_per_ip, config.burst_per_ip),
             config,
             auth,
             writer,
@@ -165,5 +180,3 @@ pub struct DeriveCache {
     scratch: Vec<u8>,
     valid: bool,
 }
-
-impl Ingest {}

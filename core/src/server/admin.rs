@@ -8,7 +8,7 @@ use crate::roster::config::DesiredCourse;
 use crate::runtime::Runtime;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,35 +22,16 @@ pub(super) struct ImportRequest {
 
 type ApiResult = Result<Json<Value>, (StatusCode, String)>;
 
-/// Whether the request carries the node's admin key.
-pub(crate) fn has_admin_key(rt: &Runtime, headers: &HeaderMap) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    constant_time_eq(given.trim().as_bytes(), rt.admin_key.as_bytes())
-}
-
-/// Compares two byte strings in time independent of where they differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn require_admin(rt: &Runtime, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
-    if has_admin_key(rt, headers)
-        || rt
-            .principal(headers)
-            .is_some_and(|p| p.is_staff() && p.admin)
-    {
+    if rt.is_admin(headers) {
         Ok(())
-    } else {
+    } else if rt.principal(headers).is_none() {
         Err((
-            StatusCode::FORBIDDEN,
-            "administrators only: sign in as an administrator or present the admin key\n".into(),
+            StatusCode::UNAUTHORIZED,
+            "sign in as an administrator or present the admin key\n".into(),
         ))
+    } else {
+        Err((StatusCode::FORBIDDEN, "administrators only\n".into()))
     }
 }
 

@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Upgrades to the ingest protocol, or 503 when at the connection limit.
 pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    let ip = parts
+    let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| rt.trusted_proxies.client_ip(c.0.ip(), &parts.headers));
+    let ip = client.map(|ip| ip.to_string()).unwrap_or_default();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &rt).await {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -36,6 +36,7 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
         agent: header_text(&parts.headers, header::USER_AGENT),
         guest_id: guest_cookie(&parts.headers).unwrap_or_else(new_guest_id),
         session: session_identity(&rt, &parts.headers),
+        ip_budget: client.and_then(|ip| rt.ingest.per_ip.join(ip)),
     };
     let limits = &rt.config.ingest;
     // The transport's limit sits well above ours, so an oversized frame gets our error

@@ -4,16 +4,19 @@
 //! `oneshot` and the binary merges in the dashboards' routes; [`serve`] runs it on a listener
 //! until a shutdown signal, then drains the runtime.
 
-pub(crate) mod admin;
+mod admin;
+mod client_ip;
 mod health;
 mod ingest_ws;
+pub mod listener;
 mod state_api;
+
+pub use client_ip::TrustedProxies;
 
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::routing::{get, post};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -31,7 +34,8 @@ pub fn routes(runtime: Arc<Runtime>) -> Router {
 }
 
 /// Serves `app` on `listener` until `signal` resolves, then shuts the runtime down in order
-/// (connections finish and are acknowledged, the log is synced).
+/// (connections finish and are acknowledged, the log is synced). See [`listener`] for what each
+/// connection gets (handshake timeout, peer address).
 ///
 /// # Errors
 /// When the listener fails.
@@ -44,18 +48,12 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         runtime.publish_admin_endpoint(addr);
     }
-    let token = runtime.shutdown.clone();
-    let stop = token.clone();
+    let stop = runtime.shutdown.clone();
     tokio::spawn(async move {
         signal.await;
         stop.cancel();
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { token.cancelled().await })
-    .await?;
+    listener::accept_loop(&runtime, listener, app).await;
     runtime.shutdown().await;
     Ok(())
 }

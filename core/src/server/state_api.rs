@@ -19,7 +19,7 @@ pub(super) async fn student_state(
     Path(safe_user_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, (StatusCode, String)> {
-    if !super::admin::has_admin_key(&rt, &headers) {
+    if !rt.has_admin_key(&headers) {
         let Some(principal) = rt.principal(&headers) else {
             return Err((StatusCode::UNAUTHORIZED, "sign in first\n".into()));
         };

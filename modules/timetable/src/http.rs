@@ -8,7 +8,12 @@
 //! | `GET /api/timetable/courses/{course}/week.ics?date=…` | the same week as iCalendar |
 //! | `GET /api/timetable/courses/{course}/calendar.ics` | the whole term, to subscribe to |
 //! | `GET /api/timetable/conflicts?course=…` | conflicts, all or one course's |
-//! | `POST /api/timetable/import?format=toml\|ics&course=…&dry_run=…` | an import (admin token) |
+//! | `POST /api/timetable/import?format=toml\|ics&course=…&dry_run=…` | an import (administrators) |
+//!
+//! Who may read what (`docs/security.md`): a course's timetable, its members (students, TAs,
+//! teachers, as the roster says) and administrators; conflicts of one course, its staff and
+//! administrators; all conflicts and imports, administrators only (a signed-in administrator,
+//! the node's admin key, or the short-lived timetable admin token the CLI makes).
 //!
 //! The import is how `classpulse timetable import` reaches a running server: it carries a
 //! short-lived admin token signed with a key derived from the token secret (so a student token
@@ -27,7 +32,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use classpulse_core::auth::access::course_access;
+use classpulse_core::auth::access::{can_watch, course_access};
 use classpulse_core::auth::token::{Claims, issue, verify};
 use classpulse_core::kvs::{KvsError, Slot, StateKey};
 use classpulse_core::reducer::ScopeKey;
@@ -46,10 +51,10 @@ pub enum ApiError {
     /// No such course.
     #[error("{0}")]
     NotFound(String),
-    /// No or a bad admin token, or not signed in.
+    /// Not signed in, or a bad admin token.
     #[error("{0}")]
     Unauthorized(String),
-    /// Signed in, but not a member of the course.
+    /// Signed in, but not allowed (the same answer whether or not the course exists).
     #[error("{0}")]
     Forbidden(String),
     /// The state store or the log failed.
@@ -147,47 +152,6 @@ pub async fn conflicts(rt: &Runtime, course: Option<&str>) -> Result<Vec<Conflic
     Ok(all)
 }
 
-/// Lets through the node's admin key and signed-in members of `course` (staff and students:
-/// a course's timetable is for everyone in it); others get 401 or 403.
-fn member_of(api: &Api, headers: &HeaderMap, course: &str) -> Result<(), ApiError> {
-    if api.rt.has_admin_key(headers) {
-        return Ok(());
-    }
-    let principal = api
-        .rt
-        .principal(headers)
-        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
-    match course_access(&principal, course, &api.rt.roster) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::Forbidden(format!(
-            "only members of course {course:?} and administrators may read its timetable"
-        ))),
-    }
-}
-
-/// Lets through the admin key, administrators, and — for one course — its staff.
-fn staff_of(api: &Api, headers: &HeaderMap, course: Option<&str>) -> Result<(), ApiError> {
-    if api.rt.has_admin_key(headers) {
-        return Ok(());
-    }
-    let principal = api
-        .rt
-        .principal(headers)
-        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
-    let allowed = match course {
-        _ if principal.is_staff() && principal.admin => true,
-        Some(c) => course_access(&principal, c, &api.rt.roster).is_some_and(|a| a.is_staff()),
-        None => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "conflicts are shown to administrators, and to a course's staff with ?course=".into(),
-        ))
-    }
-}
-
 async fn schedule(api: &Api, course: &str) -> Result<crate::live::CourseSchedule, ApiError> {
     course_state(&api.rt, course)
         .await?
@@ -195,12 +159,30 @@ async fn schedule(api: &Api, course: &str) -> Result<crate::live::CourseSchedule
         .ok_or_else(|| ApiError::NotFound(format!("no timetable for course {course:?}")))
 }
 
+/// Members of `course` (any role) and administrators may read its timetable.
+fn may_read_course(api: &Api, headers: &HeaderMap, course: &str) -> Result<(), ApiError> {
+    if api.rt.is_admin(headers) {
+        return Ok(());
+    }
+    let principal = api
+        .rt
+        .principal(headers)
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    if course_access(&principal, course, &api.rt.roster).is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only members of course {course:?} and administrators may read its timetable"
+        )))
+    }
+}
+
 async fn now(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
-    member_of(&api, &headers, &course)?;
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     let view = now_view(&schedule, &catalog, api.rt.clock.now());
@@ -232,7 +214,7 @@ async fn week(
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
-    member_of(&api, &headers, &course)?;
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let catalog = read_catalog(&api.rt).await?;
@@ -253,7 +235,7 @@ async fn week_ics(
     Path(course): Path<String>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response, ApiError> {
-    member_of(&api, &headers, &course)?;
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let date = date_or_today(&q, &api, &schedule.time_zone)?;
     let (from, until) = week_of(date);
@@ -272,7 +254,7 @@ async fn calendar_ics(
     headers: HeaderMap,
     Path(course): Path<String>,
 ) -> Result<Response, ApiError> {
-    member_of(&api, &headers, &course)?;
+    may_read_course(&api, &headers, &course)?;
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     Ok(calendar(ics(
@@ -294,7 +276,24 @@ async fn conflicts_route(
     headers: HeaderMap,
     Query(q): Query<ConflictQuery>,
 ) -> Result<Response, ApiError> {
-    staff_of(&api, &headers, q.course.as_deref())?;
+    // One course's conflicts: its staff; all of them (every course's rooms and people):
+    // administrators.
+    if !api.rt.is_admin(&headers) {
+        let principal = api
+            .rt
+            .principal(&headers)
+            .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+        let allowed = q
+            .course
+            .as_deref()
+            .is_some_and(|c| can_watch(&principal, c, &api.rt.roster));
+        if !allowed {
+            return Err(ApiError::Forbidden(
+                "conflicts of one course are for its staff (?course=…); all conflicts for administrators"
+                    .into(),
+            ));
+        }
+    }
     let list = conflicts(&api.rt, q.course.as_deref()).await?;
     Ok(axum::Json(json!({"count": list.len(), "conflicts": list})).into_response())
 }
@@ -321,15 +320,23 @@ pub fn admin_token(secret: &[u8], now_secs: i64, ttl_secs: i64) -> String {
 }
 
 fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
-    // The node's admin key (tools on this machine) and signed-in administrators need no token.
-    if api.rt.has_admin_key(headers)
-        || api
-            .rt
-            .principal(headers)
-            .is_some_and(|p| p.is_staff() && p.admin)
-    {
+    if api.rt.is_admin(headers) {
         return Ok(());
     }
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        if api.rt.principal(headers).is_some() {
+            return Err(ApiError::Forbidden(
+                "administrators only: only an administrator may change the timetable".into(),
+            ));
+        }
+        return Err(ApiError::Unauthorized(
+            "an admin token is required (Authorization: Bearer …)".into(),
+        ));
+    };
     let secret = api.rt.ingest.auth.secret().ok_or_else(|| {
         ApiError::Unauthorized(
             "imports into a running server need a token secret (auth.token_secret or CLASSPULSE_TOKEN_SECRET); \
@@ -337,13 +344,6 @@ fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
                 .into(),
         )
     })?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::Unauthorized("an admin token is required (Authorization: Bearer …)".into())
-        })?;
     let now = api.rt.clock.now().as_micros().div_euclid(1_000_000);
     match verify(&admin_key(secret), token.trim(), now) {
         Ok(c) if c.sub == ADMIN_SUBJECT => Ok(()),
