@@ -14,6 +14,8 @@
     retryTimer: null,
     rows: new Map(), // student id -> row
     summary: null,
+    tileViews: [], // views shown as tiles: [{name, title}]
+    charts: [], // the course's charts: [{name, title, url}]
   };
 
   // ---- connection indicator ----------------------------------------------------------
@@ -50,6 +52,7 @@
     }
     state.user = body.user;
     state.courses = body.courses;
+    state.tileViews = (body.views || []).filter((v) => v.tile);
     $("whoami").hidden = false;
     $("whoami-name").textContent = "Signed in as " + (body.user.name || body.user.id);
     route();
@@ -112,6 +115,8 @@
     $("course-title").textContent = info ? info.name || info.id : course;
     document.title = "ClassPulse — " + $("course-title").textContent;
     renderSummary();
+    renderTiles();
+    loadCharts(course);
     show("dashboard");
     $("course-title").tabIndex = -1;
     $("course-title").focus();
@@ -138,6 +143,9 @@
     state.socket = socket;
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      for (const v of state.tileViews) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "tile:" + v.name, course: state.course, view: v.name }));
+      }
     };
     socket.onmessage = (e) => {
       let m;
@@ -155,6 +163,10 @@
   }
 
   function onMessage(m) {
+    if (typeof m.sub === "string" && m.sub.startsWith("tile:")) {
+      onTileMessage(m.sub.slice(5), m);
+      return;
+    }
     switch (m.type) {
       case "welcome":
         break;
@@ -297,6 +309,56 @@
     for (const [id, row] of state.rows) renderRow(id, row);
     renderSummary();
     $("empty-class").hidden = state.rows.size > 0;
+  }
+
+  // ---- tiles: a figure per module view that asks for one ------------------------------
+  function renderTiles() {
+    const list = $("tiles");
+    list.replaceChildren();
+    for (const v of state.tileViews) {
+      const li = document.createElement("li");
+      li.className = "tile";
+      li.dataset.view = v.name;
+      const title = document.createElement("p");
+      title.className = "tile-title";
+      title.textContent = v.title;
+      const value = document.createElement("p");
+      value.className = "tile-value";
+      value.textContent = "–";
+      const detail = document.createElement("p");
+      detail.className = "tile-detail";
+      li.append(title, value, detail);
+      list.append(li);
+    }
+    list.hidden = state.tileViews.length === 0;
+  }
+
+  function onTileMessage(view, m) {
+    const li = document.querySelector('.tile[data-view="' + CSS.escape(view) + '"]');
+    if (!li || !(m.type === "snapshot" || m.type === "update")) return;
+    const tile = m.summary && m.summary.tile;
+    if (!tile) return;
+    const value = li.querySelector(".tile-value");
+    const label = document.createElement("span");
+    label.className = "tile-label";
+    label.textContent = tile.label || "";
+    value.replaceChildren(document.createTextNode(String(tile.value)), label);
+    li.querySelector(".tile-detail").textContent = tile.detail || "";
+  }
+
+  // ---- charts (server-drawn SVG, as classpulse report draws them) ---------------------
+  async function loadCharts(course) {
+    const box = $("charts");
+    box.replaceChildren();
+    const { status, body } = await api("/api/courses/" + encodeURIComponent(course) + "/charts");
+    if (status !== 200 || state.course !== course) return;
+    for (const c of body.charts) {
+      const img = document.createElement("img");
+      img.src = c.url;
+      img.alt = c.title;
+      img.loading = "lazy";
+      box.append(img);
+    }
   }
 
   // "Last activity" is relative: keep it current.

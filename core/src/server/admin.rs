@@ -23,7 +23,7 @@ pub(super) struct ImportRequest {
 type ApiResult = Result<Json<Value>, (StatusCode, String)>;
 
 /// Whether the request carries the node's admin key.
-pub(crate) fn has_admin_key(rt: &Runtime, headers: &HeaderMap) -> bool {
+pub fn has_admin_key(rt: &Runtime, headers: &HeaderMap) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -9,6 +9,8 @@ mod health;
 mod ingest_ws;
 mod state_api;
 
+pub use admin::has_admin_key;
+
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::routing::{get, post};
