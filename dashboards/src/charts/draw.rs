@@ -147,12 +147,18 @@ impl BarChart {
                     .draw()?;
                 // The first bar at the top.
                 let row = |i: usize| (n - 1 - i) as f64;
-                chart.draw_series(self.bars.iter().enumerate().map(|(i, b)| {
-                    Rectangle::new(
-                        [(0.0, row(i) + 0.18), (b.value, row(i) + 0.82)],
-                        BAR_COLOR.filled(),
-                    )
-                }))?;
+                chart.draw_series(
+                    self.bars
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| b.value > 0.0)
+                        .map(|(i, b)| {
+                            Rectangle::new(
+                                [(0.0, row(i) + 0.18), (b.value, row(i) + 0.82)],
+                                BAR_COLOR.filled(),
+                            )
+                        }),
+                )?;
                 for (i, bar) in self.bars.iter().enumerate() {
                     let (x, y) = chart.backend_coord(&(0.0, row(i) + 0.5));
                     if i % self.label_every.max(1) == 0 {
