@@ -14,6 +14,7 @@
     retryTimer: null,
     rows: new Map(), // student id -> row
     summary: null,
+    hasGrid: true, // whether the server has the live grid's view (the writing module)
     tileViews: [], // views shown as tiles: [{name, title}]
     charts: [], // the course's charts: [{name, title, url}]
   };
@@ -53,6 +54,8 @@
     state.user = body.user;
     state.courses = body.courses;
     state.tileViews = (body.views || []).filter((v) => v.tile);
+    state.hasGrid = (body.views || []).some((v) => v.name === VIEW);
+    $("grid-card").hidden = !state.hasGrid;
     $("whoami").hidden = false;
     $("whoami-name").textContent = "Signed in as " + (body.user.name || body.user.id);
     route();
@@ -142,7 +145,9 @@
     const socket = new WebSocket(scheme + location.host + "/wsapi/dashboard");
     state.socket = socket;
     socket.onopen = () => {
-      socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      if (state.hasGrid) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      }
       for (const v of state.tileViews) {
         socket.send(JSON.stringify({ type: "subscribe", sub: "tile:" + v.name, course: state.course, view: v.name }));
       }
@@ -336,6 +341,10 @@
   function onTileMessage(view, m) {
     const li = document.querySelector('.tile[data-view="' + CSS.escape(view) + '"]');
     if (!li || !(m.type === "snapshot" || m.type === "update")) return;
+    if (m.type === "snapshot" && !state.hasGrid) {
+      state.retry = 0;
+      setConnection("live", "Live");
+    }
     const tile = m.summary && m.summary.tile;
     if (!tile) return;
     const value = li.querySelector(".tile-value");
