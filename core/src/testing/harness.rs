@@ -398,7 +398,7 @@ impl<R: Reducer> ReducerHarness<R> {
     }
 
     /// Seconds of test time at `time` (to compare a timer's `at`).
-    pub fn secs(time: Timestamp) -> f64 {
+    pub fn secs(&self, time: Timestamp) -> f64 {
         (time.as_micros() - Self::START.as_micros()) as f64 / 1e6
     }
 }
@@ -459,7 +459,7 @@ mod tests {
     fn timers_arm_rearm_cancel_and_fire_as_the_armer() {
         let mut h = ReducerHarness::new(Reminder);
         h.as_student("ann").send(0, json!({"event": "open"}));
-        assert_eq!(ReducerHarness::<Reminder>::secs(h.timers()[0].at), 60.0);
+        assert_eq!(h.secs(h.timers()[0].at), 60.0);
         h.send(30, json!({"event": "open"}));
         assert_eq!(h.timers().len(), 1, "re-arming replaces");
         assert_eq!(h.advance(89), 0);

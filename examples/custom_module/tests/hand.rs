@@ -12,10 +12,7 @@ fn a_hand_goes_up_and_down() {
     h.as_student("ann").send(10, json!({"event": "raise"}));
     assert_eq!(h.state().times, 1);
     let timer = h.timer("hands.forgotten.ann").expect("a timer is armed");
-    assert_eq!(
-        ReducerHarness::<HandReducer>::secs(timer.at),
-        10.0 + FORGOTTEN.as_secs_f64()
-    );
+    assert_eq!(h.secs(timer.at), 10.0 + FORGOTTEN.as_secs_f64());
     assert!(
         !h.send(20, json!({"event": "raise"})).is_changed(),
         "already up"
