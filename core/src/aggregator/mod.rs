@@ -11,6 +11,8 @@
 //!   office-hours queue, read from [`Aggregator::course_inputs`]) into the class summary.
 //!
 //! Both are functions of what they are given: no I/O but reading states, no clock but `now`.
+//! A view whose [`Aggregator::tile`] is true is also shown on every course page of the
+//! educator dashboard, as the [`Tile`] its summary carries.
 
 use crate::event::Timestamp;
 use crate::kvs::{Kvs, KvsError, Slot, StateKey};

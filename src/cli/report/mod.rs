@@ -125,6 +125,12 @@ pub(crate) fn run(config: Option<PathBuf>, args: ReportArgs) -> anyhow::Result<(
         html::index(&reports, &replayed, &data_dir, args.png),
     )
     .with_context(|| format!("cannot write {}", index.display()))?;
+    if replayed.skipped_lines > 0 {
+        eprintln!(
+            "{} line(s) of the log are not log lines and were skipped (a line being written, or damage)",
+            replayed.skipped_lines
+        );
+    }
     let charts: usize = reports.iter().map(|r| r.charts.len()).sum();
     println!(
         "{} course(s), {charts} chart(s) from {} event(s): {}",
