@@ -44,6 +44,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Validate a configuration and print the effective one, defaults included.
     CheckConfig,
+    /// Charts of every course (time on task, words, activity, office hours) from a data
+    /// directory's log, as SVG (and PNG) with an index.html.
+    Report(cli::report::ReportArgs),
     /// Import a timetable (TOML) or a course calendar (.ics); check it for conflicts.
     #[command(subcommand)]
     Timetable(cli::timetable::TimetableCommand),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Roster(cmd) => cli::roster::run(cli.config, cmd),
         Command::Simulate(args) => simulate::run(cli.config, args),
         Command::CheckConfig => cli::check_config::run(cli.config),
+        Command::Report(args) => cli::report::run(cli.config, args),
         Command::Timetable(cmd) => cli::timetable::run(cli.config, cmd),
     };
     match result {

@@ -267,6 +267,42 @@ fn matrix(s_b_token: &str) -> Vec<Row> {
         row("/static/app.js", "GET", "/static/app.js", ALL_200),
         row("/static/student.js", "GET", "/static/student.js", ALL_200),
         row("/static/style.css", "GET", "/static/style.css", ALL_200),
+        row(
+            "/static/timetable.js",
+            "GET",
+            "/static/timetable.js",
+            ALL_200,
+        ),
+        row(
+            "/static/office_hours/common.js",
+            "GET",
+            "/static/office_hours/common.js",
+            ALL_200,
+        ),
+        row(
+            "/static/office_hours/student.js",
+            "GET",
+            "/static/office_hours/student.js",
+            ALL_200,
+        ),
+        row(
+            "/static/office_hours/ta.js",
+            "GET",
+            "/static/office_hours/ta.js",
+            ALL_200,
+        ),
+        row(
+            "/static/office_hours/panel.js",
+            "GET",
+            "/static/office_hours/panel.js",
+            ALL_200,
+        ),
+        row(
+            "/static/office_hours/office_hours.css",
+            "GET",
+            "/static/office_hours/office_hours.css",
+            ALL_200,
+        ),
         row("/healthz", "GET", "/healthz", ALL_200),
         row("/readyz", "GET", "/readyz", ALL_200),
         // A session is no password: a wrong one is refused whoever asks.
@@ -385,6 +421,53 @@ fn matrix(s_b_token: &str) -> Vec<Row> {
                 ADMINS_ONLY,
             )
         },
+        // Office hours: the pages are public (they sign in through the API); the API is for
+        // the course's members, statistics for its staff. The admin key is no person, so it
+        // neither joins lines nor calls students.
+        row("/office-hours", "GET", "/office-hours", ALL_200),
+        row("/office-hours/ta", "GET", "/office-hours/ta", ALL_200),
+        row(
+            "/api/office_hours",
+            "GET",
+            "/api/office_hours",
+            [401, 200, 200, 200, 200, 200, 401],
+        ),
+        row(
+            "/api/office_hours/{course}/me",
+            "GET",
+            "/api/office_hours/A/me",
+            [401, 200, 200, 200, 403, 200, 401],
+        ),
+        row(
+            "/api/office_hours/{course}/stats",
+            "GET",
+            "/api/office_hours/A/stats",
+            [401, 403, 200, 200, 403, 200, 401],
+        ),
+        // Membership is checked before the command is read: members get the unknown
+        // command's 400, others 401/403.
+        Row {
+            body: br#"{"event":"no-such-command"}"#.to_vec(),
+            ..row(
+                "/api/office_hours/{course}",
+                "POST",
+                "/api/office_hours/A",
+                [401, 400, 400, 400, 403, 400, 401],
+            )
+        },
+        // A course's charts: its staff, administrators and the admin key.
+        row(
+            "/api/courses/{course}/charts",
+            "GET",
+            "/api/courses/A/charts",
+            [401, 403, 200, 200, 403, 200, 200],
+        ),
+        row(
+            "/api/courses/{course}/charts/{file}",
+            "GET",
+            "/api/courses/A/charts/time_on_task.svg",
+            [401, 403, 200, 200, 403, 200, 200],
+        ),
     ];
     // Sockets open for everyone: the ingest socket authenticates in band (by token), the
     // dashboard socket answers by protocol message (checked below).

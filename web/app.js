@@ -18,6 +18,9 @@
     summary: null,
     views: [], // view names the server has
     officeHours: null, // the office-hours view's summary (panel)
+    hasGrid: true, // whether the server has the live grid's view (the writing module)
+    tileViews: [], // views shown as tiles: [{name, title}]
+    charts: [], // the course's charts: [{name, title, url}]
   };
   // The office-hours panel (web/office_hours/panel.js), when the module is there.
   const PANEL = window.OfficeHoursPanel || null;
@@ -57,6 +60,9 @@
     state.user = body.user;
     state.courses = body.courses;
     state.views = (body.views || []).map((v) => v.name);
+    state.tileViews = (body.views || []).filter((v) => v.tile);
+    state.hasGrid = (body.views || []).some((v) => v.name === VIEW);
+    $("grid-card").hidden = !state.hasGrid;
     $("whoami").hidden = false;
     $("whoami-name").textContent = "Signed in as " + (body.user.name || body.user.id);
     route();
@@ -122,6 +128,8 @@
     $("course-title").textContent = info ? info.name || info.id : course;
     document.title = "ClassPulse — " + $("course-title").textContent;
     renderSummary();
+    renderTiles();
+    loadCharts(course);
     show("dashboard");
     $("course-title").tabIndex = -1;
     $("course-title").focus();
@@ -147,7 +155,12 @@
     const socket = new WebSocket(scheme + location.host + "/wsapi/dashboard");
     state.socket = socket;
     socket.onopen = () => {
-      socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      if (state.hasGrid) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "main", course: state.course, view: VIEW }));
+      }
+      for (const v of state.tileViews) {
+        socket.send(JSON.stringify({ type: "subscribe", sub: "tile:" + v.name, course: state.course, view: v.name }));
+      }
       if (state.views.includes(TIMETABLE_VIEW)) {
         socket.send(JSON.stringify({ type: "subscribe", sub: "timetable", course: state.course, view: TIMETABLE_VIEW }));
       } else {
@@ -187,6 +200,10 @@
         renderOfficeHours();
       }
       if (m.type !== "error") return;
+    }
+    if (typeof m.sub === "string" && m.sub.startsWith("tile:")) {
+      onTileMessage(m.sub.slice(5), m);
+      return;
     }
     switch (m.type) {
       case "welcome":
@@ -337,6 +354,59 @@
   }
   // Waiting times in the panel move on without events.
   setInterval(() => { if (state.officeHours) renderOfficeHours(); }, 15000);
+  // ---- tiles: a figure per module view that asks for one ------------------------------
+  function renderTiles() {
+    const list = $("tiles");
+    list.replaceChildren();
+    for (const v of state.tileViews) {
+      const li = document.createElement("li");
+      li.className = "tile";
+      li.dataset.view = v.name;
+      const title = document.createElement("p");
+      title.className = "tile-title";
+      title.textContent = v.title;
+      const value = document.createElement("p");
+      value.className = "tile-value";
+      value.textContent = "–";
+      const detail = document.createElement("p");
+      detail.className = "tile-detail";
+      li.append(title, value, detail);
+      list.append(li);
+    }
+    list.hidden = state.tileViews.length === 0;
+  }
+
+  function onTileMessage(view, m) {
+    const li = document.querySelector('.tile[data-view="' + CSS.escape(view) + '"]');
+    if (!li || !(m.type === "snapshot" || m.type === "update")) return;
+    if (m.type === "snapshot" && !state.hasGrid) {
+      state.retry = 0;
+      setConnection("live", "Live");
+    }
+    const tile = m.summary && m.summary.tile;
+    if (!tile) return;
+    const value = li.querySelector(".tile-value");
+    const label = document.createElement("span");
+    label.className = "tile-label";
+    label.textContent = tile.label || "";
+    value.replaceChildren(document.createTextNode(String(tile.value)), label);
+    li.querySelector(".tile-detail").textContent = tile.detail || "";
+  }
+
+  // ---- charts (server-drawn SVG, as classpulse report draws them) ---------------------
+  async function loadCharts(course) {
+    const box = $("charts");
+    box.replaceChildren();
+    const { status, body } = await api("/api/courses/" + encodeURIComponent(course) + "/charts");
+    if (status !== 200 || state.course !== course) return;
+    for (const c of body.charts) {
+      const img = document.createElement("img");
+      img.src = c.url;
+      img.alt = c.title;
+      img.loading = "lazy";
+      box.append(img);
+    }
+  }
 
   // "Last activity" is relative: keep it current.
   setInterval(() => {

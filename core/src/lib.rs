@@ -13,7 +13,9 @@
 //! - [`aggregator`]: course views over students' states, for the dashboards hub;
 //! - [`timers`]: durable timers, fired as events through the log;
 //! - [`roster`]: courses, staff and students, as events in the log; who may reach a course;
-//! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay.
+//! - [`server`]: the HTTP/WebSocket surface; [`runtime`]: wiring and start-up replay;
+//! - [`offline`]: a log's state rebuilt in memory, for tools; [`testing`]: test helpers
+//!   ([`testing::ReducerHarness`]).
 
 pub mod aggregator;
 pub mod applier;
@@ -26,6 +28,7 @@ pub mod ingest;
 pub mod kvs;
 pub mod log;
 pub mod module;
+pub mod offline;
 pub mod pubsub;
 pub mod reducer;
 pub mod roster;

@@ -9,6 +9,13 @@
 //! that is set, else starts one. When `redis-server` cannot be started it panics under
 //! `CI=true` (a Redis test never passes silently in CI) and otherwise prints why the test is
 //! skipped and returns `None`.
+//!
+//! [`ReducerHarness`] (in [`harness`]) tests one reducer without a runtime: events at given
+//! server times, states and effects (timers, notifications) to assert on.
+
+pub mod harness;
+
+pub use harness::ReducerHarness;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

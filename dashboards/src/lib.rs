@@ -12,8 +12,10 @@
 //! - [`hub`]: follows state changes, keeps the watched views up to date, coalesces;
 //! - [`view`]: one course view — rows per student, a summary, versions for deltas;
 //! - [`socket`]: the `/wsapi/dashboard` protocol;
-//! - [`web`]: the pages, sign-in, the student link, `/api/me`, `/api/courses`.
+//! - [`web`]: the pages, sign-in, the student link, `/api/me`, `/api/courses`;
+//! - [`charts`]: a course's charts (plotters: SVG, PNG), for the page and `classpulse report`.
 
+pub mod charts;
 pub mod hub;
 pub mod socket;
 pub mod view;

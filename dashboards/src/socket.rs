@@ -108,7 +108,7 @@ pub async fn serve<W, R, E>(
         .rt
         .aggregators
         .iter()
-        .map(|a| json!({"name": a.name(), "title": a.title()}))
+        .map(|a| json!({"name": a.name(), "title": a.title(), "tile": a.tile()}))
         .collect();
     let welcome = json!({
         "type": "welcome",

@@ -51,7 +51,8 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/api/me", get(me))
         .route("/api/courses", get(courses))
         .route("/wsapi/dashboard", get(dashboard_socket))
-        .with_state(hub)
+        .with_state(hub.clone())
+        .merge(crate::charts::http::routes(hub.rt.clone()))
 }
 
 fn with_security_headers(mut response: Response) -> Response {
@@ -253,7 +254,7 @@ async fn courses(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
         .rt
         .aggregators
         .iter()
-        .map(|a| json!({"name": a.name(), "title": a.title()}))
+        .map(|a| json!({"name": a.name(), "title": a.title(), "tile": a.tile()}))
         .collect();
     Json(json!({"user": user_json(&p), "courses": courses, "views": views})).into_response()
 }

@@ -50,17 +50,21 @@ impl Reducer for EventCount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_events::with_event;
+    use classpulse_core::testing::ReducerHarness;
+    use serde_json::json;
 
     #[test]
-    fn counts() {
-        let r = EventCount::new("t.count", &["s"], Scope::student());
-        let mut state = EventCountState::default();
-        for i in 0..3 {
-            with_event(i, r#"{"event":"x"}"#, |e| {
-                assert!(r.reduce(&mut state, e).is_changed())
-            });
+    fn counts_per_student() {
+        let mut h = ReducerHarness::new(EventCount::new("t.count", &["s"], Scope::student()));
+        for t in 0..3 {
+            assert!(
+                h.as_student("ann")
+                    .send(t, json!({"event": "x"}))
+                    .is_changed()
+            );
         }
-        assert_eq!(state.count, 3);
+        h.as_student("bo").send(3, json!({"event": "y"}));
+        assert_eq!(h.student("ann").unwrap().count, 3);
+        assert_eq!(h.student("bo").unwrap().count, 1);
     }
 }

@@ -67,18 +67,15 @@ impl Reducer for LastActivity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_events::with_event;
+    use classpulse_core::testing::ReducerHarness;
+    use serde_json::json;
 
     #[test]
     fn remembers_the_latest() {
-        let r = LastActivity::new("t.last", &["s"], Scope::student());
-        let mut state = LastActivityState::default();
-        with_event(0, r#"{"event":"a"}"#, |e| {
-            let _ = r.reduce(&mut state, e);
-        });
-        with_event(5_000, r#"{"event":"b"}"#, |e| {
-            let _ = r.reduce(&mut state, e);
-        });
+        let mut h = ReducerHarness::new(LastActivity::new("t.last", &["s"], Scope::student()));
+        h.send(0, json!({"event": "a"}));
+        h.send(5, json!({"event": "b"}));
+        let state = h.state();
         assert_eq!(state.last_event, "b");
         assert_eq!(state.first_seen, Some(1_700_000_000.0));
         assert!(state.is_active(1_700_000_010.0, 60.0));

@@ -16,6 +16,3 @@ pub use activity::{ActivityConfig, ActivityModule};
 pub use event_count::{EventCount, EventCountState};
 pub use last_activity::{LastActivity, LastActivityState};
 pub use time_on_task::{TimeOnTask, TimeOnTaskState};
-
-#[cfg(test)]
-pub(crate) mod test_events;

@@ -71,19 +71,17 @@ impl Reducer for TimeOnTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_events::with_event;
+    use classpulse_core::testing::ReducerHarness;
+    use serde_json::json;
 
     #[test]
     fn gaps_are_summed_and_capped() {
-        let r = TimeOnTask::new("t.tot", &["s"], Scope::student(), 60.0);
-        let mut state = TimeOnTaskState::default();
+        let mut h = ReducerHarness::new(TimeOnTask::new("t.tot", &["s"], Scope::student(), 60.0));
         // Events at 0 s, 10 s, 100 s (a 90 s pause counts 60), 130 s.
-        for ms in [0, 10_000, 100_000, 130_000] {
-            with_event(ms, r#"{"event":"x"}"#, |e| {
-                let _ = r.reduce(&mut state, e);
-            });
+        for t in [0, 10, 100, 130] {
+            h.send(t, json!({"event": "x"}));
         }
-        assert_eq!(state.total_time_on_task, 10.0 + 60.0 + 30.0);
-        assert_eq!(state.saved_ts, Some(1_700_000_130.0));
+        assert_eq!(h.state().total_time_on_task, 10.0 + 60.0 + 30.0);
+        assert_eq!(h.state().saved_ts, Some(1_700_000_130.0));
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod check_config;
 pub(crate) mod config_file;
 pub(crate) mod demo;
 pub(crate) mod http;
+pub(crate) mod report;
 pub(crate) mod roster;
 pub(crate) mod serve;
 pub(crate) mod timetable;

@@ -11,6 +11,8 @@
 //!   office-hours queue, read from [`Aggregator::course_inputs`]) into the class summary.
 //!
 //! Both are functions of what they are given: no I/O but reading states, no clock but `now`.
+//! A view whose [`Aggregator::tile`] is true is also shown on every course page of the
+//! educator dashboard, as the [`Tile`] its summary carries.
 
 use crate::event::Timestamp;
 use crate::kvs::{Kvs, KvsError, Slot, StateKey};
@@ -32,6 +34,55 @@ pub struct StudentRef<'a> {
     pub member: &'a Member,
     /// The hub's current time.
     pub now: Timestamp,
+}
+
+impl StudentRef<'_> {
+    /// The student's key, `student:<id>` (where [`crate::reducer::Scope::student`] reducers
+    /// keep their state).
+    pub fn key(&self) -> ScopeKey {
+        ScopeKey::student(self.id)
+    }
+}
+
+/// What the educator dashboard shows of a view whose [`Aggregator::tile`] is true: one figure
+/// with a label, and an optional line of detail. The view's summary carries it as `"tile"`.
+///
+/// ```
+/// use classpulse_core::aggregator::Tile;
+/// let tile = Tile::new(3, "hands up").detail("longest 2 min");
+/// assert_eq!(tile.to_json()["value"], "3");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tile {
+    /// The figure (`3`, `12 min`).
+    pub value: String,
+    /// What it counts (`hands up`).
+    pub label: String,
+    /// A line of context (`longest 2 min`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Tile {
+    /// A tile showing `value` and `label`.
+    pub fn new(value: impl std::fmt::Display, label: impl Into<String>) -> Self {
+        Tile {
+            value: value.to_string(),
+            label: label.into(),
+            detail: None,
+        }
+    }
+
+    /// With a line of detail.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// As JSON, for a summary's `"tile"` member.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// What a summary is computed from.
@@ -93,6 +144,12 @@ pub trait Aggregator: Send + Sync + 'static {
     /// The reducers whose course states (`course:<id>`) the summary reads.
     fn course_inputs(&self) -> &[&str] {
         &[]
+    }
+
+    /// Whether the educator dashboard shows this view as a tile on every course page: its
+    /// summary then has a `"tile"` member, a [`Tile`] (`{"value", "label", "detail"}`).
+    fn tile(&self) -> bool {
+        false
     }
 
     /// One student's row (a JSON object). Reads only that student's states.
@@ -159,6 +216,21 @@ impl<'a> StateReader<'a> {
             (None, Some(f)) => Ok(f(None)),
             (None, None) => unreachable!("the callback ran or did not"),
         }
+    }
+
+    /// A copy of the state of `reducer` at `scope` (`None`: no such state, unknown reducer, or a
+    /// state of another type than `T`). For small states; read large ones in place with
+    /// [`StateReader::with`].
+    ///
+    /// # Errors
+    /// When the state store fails.
+    pub async fn cloned<T: Clone + Send + 'static>(
+        &self,
+        reducer: &str,
+        scope: &ScopeKey,
+    ) -> Result<Option<T>, KvsError> {
+        self.with(reducer, scope, |state: Option<&T>| state.cloned())
+            .await
     }
 
     /// The state of `reducer` at `scope` as JSON (`None` when there is none).

@@ -55,8 +55,8 @@ pub struct SummaryInputs<'a> {
     pub activity_threshold_secs: f64,
 }
 
-/// `(words, characters)` of the text teachers see.
-fn counts(doc: &Document) -> (usize, usize) {
+/// `(words, characters)` of the text teachers see (the dashboard's counts; charts use them too).
+pub fn counts(doc: &Document) -> (usize, usize) {
     let (mut words, mut chars, mut in_word) = (0, 0, false);
     for chunk in doc.text().chunks() {
         for c in chunk.chars() {
