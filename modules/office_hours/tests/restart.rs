@@ -1,7 +1,8 @@
 //! Office hours across restarts and replays, in-process under a manual clock: an offer
 //! outstanding when the node stops is still outstanding after it starts again (and expires at
 //! its deadline), or — when the deadline passed while the node was down — expires at start-up;
-//! folding the log through the reducer gives exactly the queue the node held.
+//! folding the log through the reducer gives exactly the queue the node held, and an expiry of
+//! an offer already accepted or expired changes nothing.
 
 mod common;
 
@@ -189,10 +190,44 @@ async fn replaying_the_log_reproduces_the_queue_exactly() {
     assert_eq!(live.offers.len(), 1);
     s.stop().await;
 
-    // Folded from the log alone (what `classpulse report` reads) …
+    // Expiries that come too late change nothing: append to the log a second expiry of s2's
+    // offer (already expired: a timer fired twice) and one of s1's (accepted long ago).
     let log_dir = dir.path().join("log");
+    let mut segments: Vec<_> = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    let last_segment = segments.last().unwrap().clone();
+    let text = std::fs::read_to_string(&last_segment).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expiry = lines
+        .iter()
+        .find(|l| l["client"]["event"] == "offer_expired")
+        .unwrap()
+        .clone();
+    assert_eq!(expiry["client"]["offer"], 2, "s2's offer");
+    let last = lines.last().unwrap();
+    let mut extra = String::new();
+    for (k, offer) in [2, 1].into_iter().enumerate() {
+        let mut line = expiry.clone();
+        line["seq"] = json!(last["seq"].as_u64().unwrap() + 1 + k as u64);
+        line["time"] = json!(last["time"].as_f64().unwrap() + 1.0 + k as f64);
+        line["client"]["offer"] = json!(offer);
+        line["timer"] = json!(format!("office_hours.offer.{COURSE}.{offer}"));
+        extra.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&last_segment, format!("{text}{extra}")).unwrap();
+
+    // Folded from the log alone (what `classpulse report` reads) …
     let folded = queues_from_log(&log_dir, &oh).unwrap();
-    assert_eq!(folded[COURSE], live, "the log folds into the same queue");
+    assert_eq!(
+        folded[COURSE], live,
+        "the log folds into the same queue; the late expiries did nothing"
+    );
     let report = &report_from_log(&log_dir, &oh).unwrap()[COURSE];
     assert_eq!(
         report.mean_wait_secs,
