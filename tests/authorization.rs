@@ -305,6 +305,8 @@ fn matrix(s_b_token: &str) -> Vec<Row> {
         ),
         row("/healthz", "GET", "/healthz", ALL_200),
         row("/readyz", "GET", "/readyz", ALL_200),
+        // No scraper token configured here: administrators only.
+        row("/metrics", "GET", "/metrics", ADMINS_ONLY),
         // A session is no password: a wrong one is refused whoever asks.
         Row {
             body: json!({"user": "t.a", "password": "wrong-wrong-wrong"})

@@ -145,6 +145,9 @@ pub struct Runtime {
     pub aggregators: Arc<Aggregators>,
     /// Every course's roster, as of the last applied event.
     pub roster: Arc<RosterIndex>,
+    /// The bearer token scrapers present for `/metrics` (`[metrics] token` or
+    /// `CLASSPULSE_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::server::TrustedProxies,
     /// The key command-line tools present (`Authorization: Bearer`) to administer this node;
@@ -155,6 +158,8 @@ pub struct Runtime {
     router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     background: TaskTracker,
     applier: Arc<ApplierStatus>,
+    /// The router's queue, to report its length (weak: it must not keep the channel open).
+    router_queue: mpsc::WeakSender<DurableBatch>,
 }
 
 impl Runtime {
@@ -227,7 +232,9 @@ impl Runtime {
         let node: Arc<str> = Arc::from(config.server.node_id.as_str());
         let log_dir = log_dir(&config);
 
+        crate::telemetry::metrics::install();
         let (committed_tx, committed_rx) = mpsc::channel::<DurableBatch>(8);
+        let router_queue = committed_tx.downgrade();
         let (writer, writer_thread) = LogWriter::open(
             WriterConfig {
                 dir: log_dir.clone(),
@@ -287,6 +294,7 @@ impl Runtime {
         );
         let applier_status = applier.status();
         let router_task = tokio::spawn(applier.run(committed_rx));
+        background.spawn(upkeep(shutdown.clone()));
         let notifier = Arc::new(Notifier::default());
         background.spawn(notifier.clone().run(pubsub.clone(), shutdown.clone()));
         match lease {
@@ -326,6 +334,17 @@ impl Runtime {
             builder.adapters,
         ));
         let connection_limit = Arc::new(Semaphore::new(config.ingest.max_connections));
+        let metrics_token = std::env::var("CLASSPULSE_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| config.metrics.token.clone());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Value {
+                key: "metrics.token",
+                message: "CLASSPULSE_METRICS_TOKEN must be at least 16 bytes".into(),
+            }
+            .into());
+        }
         let trusted_proxies = crate::server::TrustedProxies::parse(&config.server.trusted_proxies)
             .map_err(|message| ConfigError::Value {
                 key: "server.trusted_proxies",
@@ -351,12 +370,14 @@ impl Runtime {
             aggregators,
             roster,
             trusted_proxies,
+            metrics_token,
             admin_key: crate::datadir::random_hex(32),
             lock: Mutex::new(Some(lock)),
             writer_thread: Mutex::new(Some(writer_thread)),
             router_task: Mutex::new(Some(router_task)),
             background,
             applier: applier_status,
+            router_queue,
         }))
     }
 
@@ -434,6 +455,31 @@ impl Runtime {
             })
     }
 
+    /// Whether a request carries the `/metrics` bearer token (or comes from an administrator).
+    pub fn may_read_metrics(&self, headers: &axum::http::HeaderMap) -> bool {
+        let token = self.metrics_token.as_deref().is_some_and(|want| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), want.as_bytes()))
+        });
+        token || self.is_admin(headers)
+    }
+
+    /// Sets the gauges read at scrape time (connections, queue lengths).
+    pub fn sample_metrics(&self) {
+        let router_queue = self
+            .router_queue
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity());
+        crate::telemetry::metrics::set_gauges(
+            self.stats.connections_open(),
+            self.writer.queued(),
+            router_queue,
+        );
+    }
+
     /// Whether a request comes from an administrator: the admin key, or a signed-in
     /// administrator's session.
     pub fn is_admin(&self, headers: &axum::http::HeaderMap) -> bool {
@@ -464,6 +510,17 @@ impl Runtime {
             problems.push("pub/sub unreachable".into());
         }
         problems
+    }
+}
+
+/// Folds metric samples into their histograms every few seconds, until shutdown.
+async fn upkeep(shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => crate::telemetry::metrics::upkeep(),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::hub::{Hub, SubscribeError, Subscription};
 use axum::extract::ws::Message;
 use classpulse_core::auth::access::can_watch;
 use classpulse_core::auth::session::Principal;
+use classpulse_core::telemetry::metrics;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -89,6 +90,7 @@ pub async fn serve<W, R, E>(
     };
     let Some(_slot) = hub.open_dashboard(&principal.sub) else {
         tracing::info!(user = %principal.sub, "dashboard refused: at dashboard.max_dashboards_per_user");
+        metrics::limit_hit("dashboards_per_user");
         let _ = send(
             &mut sink,
             error(
@@ -104,6 +106,8 @@ pub async fn serve<W, R, E>(
         let _ = sink.send(Message::Close(None)).await;
         return;
     };
+    metrics::dashboards_connected(1.0);
+    let _connected = scopeguard(|| metrics::dashboards_connected(-1.0));
     let views: Vec<_> = hub
         .rt
         .aggregators
@@ -208,12 +212,26 @@ pub async fn serve<W, R, E>(
                     break;
                 }
                 hub.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+                metrics::dashboard_pushed(sub.handle.view.changed_since().map(|t| t.elapsed()));
             }
         }
     }
     drop(subs);
     let _ = sink.send(Message::Close(None)).await;
     let _ = sink.close().await;
+}
+
+/// Runs `f` when dropped (however the connection ends).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// Handles one client message; returns the immediate reply, if any.
@@ -267,6 +285,7 @@ fn handle(
                 ));
             }
             if !can_watch(principal, &course, &hub.rt.roster) {
+                tracing::info!(%course, %view, "dashboard subscription refused: not staff of the course");
                 // The same answer whether or not the course exists.
                 return Some(error(
                     Some(&id),
@@ -276,6 +295,7 @@ fn handle(
             }
             let replacing = subs.iter().any(|s| s.id == id);
             if !replacing && subs.len() >= hub.config.max_subscriptions {
+                metrics::limit_hit("subscriptions_per_dashboard");
                 return Some(error(
                     Some(&id),
                     "too_many_subscriptions",
@@ -288,6 +308,7 @@ fn handle(
             subs.retain(|s| s.id != id);
             match hub.subscribe(&course, &view) {
                 Ok(handle) => {
+                    tracing::debug!(%course, %view, sub = %id, "dashboard subscribed");
                     subs.push(Sub {
                         id,
                         course,

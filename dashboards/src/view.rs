@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::{Notify, watch};
 
 /// What must be recomputed.
@@ -29,6 +30,9 @@ pub(crate) struct Dirty {
     pub(crate) course: bool,
     /// These students' inputs changed.
     pub(crate) students: HashSet<String>,
+    /// When the first state change since the last computation reached the hub (for the push
+    /// latency metric; periodic refreshes leave it unset).
+    pub(crate) since: Option<Instant>,
 }
 
 /// A row as sent: its JSON text and the version at which it last changed.
@@ -51,6 +55,8 @@ struct ViewState {
     summary: Option<(Arc<str>, u64)>,
     /// Tombstones older than this were dropped: a subscriber further behind gets a snapshot.
     floor: u64,
+    /// When the state change that led to the current version reached the hub.
+    changed_since: Option<Instant>,
 }
 
 /// Tombstones kept before the oldest are dropped.
@@ -116,6 +122,15 @@ impl LiveView {
         self.version.subscribe()
     }
 
+    /// When the state change behind the current version reached the hub (`None` for the first
+    /// computation and periodic refreshes).
+    pub fn changed_since(&self) -> Option<Instant> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .changed_since
+    }
+
     /// The current version (0 before the first computation).
     pub fn version(&self) -> u64 {
         *self.version.borrow()
@@ -136,6 +151,7 @@ impl LiveView {
 
     pub(crate) fn mark_student(&self, student: &str) {
         self.mark(|d| {
+            d.since.get_or_insert_with(Instant::now);
             if !d.all && !d.students.contains(student) {
                 d.students.insert(student.to_owned());
             }
@@ -143,11 +159,17 @@ impl LiveView {
     }
 
     pub(crate) fn mark_roster(&self) {
-        self.mark(|d| d.roster = true);
+        self.mark(|d| {
+            d.since.get_or_insert_with(Instant::now);
+            d.roster = true;
+        });
     }
 
     pub(crate) fn mark_course(&self) {
-        self.mark(|d| d.course = true);
+        self.mark(|d| {
+            d.since.get_or_insert_with(Instant::now);
+            d.course = true;
+        });
     }
 
     pub(crate) fn mark_all(&self) {
@@ -295,6 +317,7 @@ impl LiveView {
         // re-check their rights (a teacher removed from the course stops receiving it).
         if changed || state.version == 0 || dirty.roster {
             state.version = next;
+            state.changed_since = dirty.since;
             drop(state);
             self.version.send_replace(next);
             changed = true;

@@ -283,7 +283,13 @@ async fn dashboard_socket(State(hub): State<Arc<Hub>>, request: Request) -> Resp
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
             let shutdown = rt.shutdown.clone();
-            rt.tasks
-                .track_future(crate::socket::serve(hub, principal, sink, stream, shutdown))
+            let span = tracing::info_span!(
+                "dashboard",
+                user = principal.as_ref().map_or("-", |p| p.sub.as_str())
+            );
+            rt.tasks.track_future(tracing::Instrument::instrument(
+                crate::socket::serve(hub, principal, sink, stream, shutdown),
+                span,
+            ))
         })
 }

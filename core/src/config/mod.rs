@@ -15,6 +15,7 @@ use crate::auth::accounts::AccountsConfig;
 use crate::auth::session::SessionConfig;
 use crate::ingest::IngestConfig;
 use crate::roster::RosterConfig;
+use crate::telemetry::metrics::MetricsConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// `[sessions]`: sign-in cookies.
     pub sessions: SessionConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// `[modules.<name>]`: each module's own settings, checked by the module.
     pub modules: BTreeMap<String, toml::Table>,
 }
@@ -276,6 +279,9 @@ impl Config {
         }
         if self.sessions.ttl_hours == 0 {
             return bad("sessions.ttl_hours", "must be at least 1");
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("metrics.token", "must be at least 16 bytes");
         }
         if let Err((key, message)) = self.dashboard.validate() {
             return bad(key, message);

@@ -116,7 +116,13 @@ pub async fn serve<W, R, E>(
                 let mut frames = 0;
                 let flow = loop {
                     let shared = conn.info.ip_budget.as_ref().and_then(|b| b.take());
-                    if let Some(wait) = bucket.take().max(shared) {
+                    let own = bucket.take();
+                    if let Some(wait) = own.max(shared) {
+                        crate::telemetry::metrics::limit_hit(if shared > own {
+                            "events_per_second_per_ip"
+                        } else {
+                            "events_per_second"
+                        });
                         conn.flush().await;
                         if conn.send_replies(&mut sink).await.is_err() {
                             break Flow::Closed;

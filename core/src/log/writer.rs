@@ -229,6 +229,11 @@ impl LogWriter {
         let _ = self.tx.send(Request::Close).await;
     }
 
+    /// Hand-offs queued for the writer thread, not yet taken.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// The sequence number the next appended event will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Acquire)
@@ -327,9 +332,14 @@ impl Thread {
         let mut backoff = Duration::from_millis(50);
         let mut failures = 0u32;
         loop {
+            let started = Instant::now();
             match self.write_and_sync(&buf) {
-                Ok(()) => break,
+                Ok(()) => {
+                    crate::telemetry::metrics::log_committed(started.elapsed());
+                    break;
+                }
                 Err(e) => {
+                    crate::telemetry::metrics::log_write_failed();
                     failures += 1;
                     if failures == 1 {
                         tracing::error!(error = %e, dir = %self.config.dir.display(),

@@ -185,7 +185,11 @@ impl Router {
             }
         }
         if !work.keys.is_empty() {
-            self.kvs.update(&mut work).await?;
+            let started = std::time::Instant::now();
+            let result = self.kvs.update(&mut work).await;
+            crate::telemetry::metrics::kvs_updated(started.elapsed(), result.is_ok());
+            result?;
+            record_reducer_time(&work);
         }
 
         let mut changes = Vec::new();
@@ -259,7 +263,10 @@ impl Router {
             out.push(b'}');
         }
         out.push(b']');
-        if let Err(e) = self.pubsub.publish(STATE_CHANGES, Bytes::from(out)).await {
+        let started = std::time::Instant::now();
+        let published = self.pubsub.publish(STATE_CHANGES, Bytes::from(out)).await;
+        crate::telemetry::metrics::pubsub_published(started.elapsed(), published.is_ok());
+        if let Err(e) = published {
             tracing::warn!(error = %e, "could not publish state changes");
         }
     }
@@ -378,8 +385,32 @@ impl PartialEq for dyn KeyView + '_ {
 
 impl Eq for dyn KeyView + '_ {}
 
+/// Reports each reducer's time, events and failures in a batch (one line per reducer, not per
+/// key: a batch touches few reducers and many keys).
+fn record_reducer_time(work: &Work<'_, '_>) {
+    let mut per_reducer: Vec<(&str, usize, usize, std::time::Duration)> = Vec::with_capacity(8);
+    for ((key, _), result) in work.keys.iter().zip(&work.results) {
+        let name: &str = &key.reducer;
+        match per_reducer.iter_mut().find(|(n, ..)| *n == name) {
+            Some(entry) => {
+                entry.1 += result.applied;
+                entry.2 += result.failures;
+                entry.3 += result.spent;
+            }
+            None => per_reducer.push((name, result.applied, result.failures, result.spent)),
+        }
+    }
+    for (name, events, failures, spent) in per_reducer {
+        if events > 0 {
+            crate::telemetry::metrics::reducer_ran(name, events, failures, spent);
+        }
+    }
+}
+
 #[derive(Default)]
 struct KeyResult {
+    /// Time in the reducer, for this key's events.
+    spent: std::time::Duration,
     changed: bool,
     applied: usize,
     skipped: usize,
@@ -409,6 +440,7 @@ impl UpdateBatch for Work<'_, '_> {
         // always one node's), advanced in the slot when the node changes and at the end.
         let mut applied: Option<(&str, u64)> = None;
         let mut last: Option<LogPosition<'_>> = None;
+        let started = std::time::Instant::now();
         for &event_index in &self.pending[index] {
             let event = &self.events[event_index];
             let node = event.position.node;
@@ -457,6 +489,7 @@ impl UpdateBatch for Work<'_, '_> {
         if let Some(pos) = last {
             slot.applied.advance(pos);
         }
+        result.spent = started.elapsed();
         result.changed
     }
 }

@@ -29,6 +29,7 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
     };
     let Ok(permit) = rt.connection_limit.clone().try_acquire_owned() else {
         tracing::warn!(%ip, "ingest connection refused: at ingest.max_connections");
+        crate::telemetry::metrics::limit_hit("ingest_connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
     let info = ConnInfo {
@@ -49,12 +50,16 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
         .max_frame_size(transport_limit)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            let tracked = runtime.tasks.track_future(connection::serve(
-                runtime.ingest.clone(),
-                sink,
-                stream,
-                info,
-                runtime.shutdown.clone(),
+            let span = tracing::info_span!("ingest", ip = %info.ip);
+            let tracked = runtime.tasks.track_future(tracing::Instrument::instrument(
+                connection::serve(
+                    runtime.ingest.clone(),
+                    sink,
+                    stream,
+                    info,
+                    runtime.shutdown.clone(),
+                ),
+                span,
             ));
             async move {
                 tracked.await;

@@ -86,6 +86,9 @@ pub(crate) async fn serve_connection<S>(
     };
     if let Err(e) = result {
         // Timeouts, resets and malformed requests end here: the client's problem, not ours.
+        if e.is_timeout() {
+            crate::telemetry::metrics::limit_hit("handshake_timeout");
+        }
         tracing::debug!(%peer, error = %e, "HTTP connection ended");
     }
 }

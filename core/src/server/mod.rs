@@ -28,6 +28,7 @@ pub fn routes(runtime: Arc<Runtime>) -> Router {
         .route("/api/state/{safe_user_id}", get(state_api::student_state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/api/admin/roster", post(admin::import_roster))
         .route("/api/admin/roster/{course_id}", get(admin::course_roster))
         .with_state(runtime)

@@ -1,6 +1,10 @@
-//! Counters the runtime keeps about itself, shown on `/healthz?verbose` and used by tests.
+//! What the runtime tells operators about itself: counters kept in process ([`Stats`], used by
+//! tests and tools) and the Prometheus metrics served on `/metrics` ([`metrics`]).
 //!
-//! Each counter is bumped where the thing happens, next to the `tracing` line that reports it.
+//! Each counter is bumped where the thing happens, next to the `tracing` line that reports it;
+//! the functions in [`metrics`] name every metric in one place.
+
+pub mod metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +27,8 @@ pub enum Rejection {
     BadToken,
     /// Too many events held before authentication.
     TooManyHeld,
+    /// The event log cannot take writes (disk full or read-only).
+    LogUnavailable,
 }
 
 impl Rejection {
@@ -37,10 +43,11 @@ impl Rejection {
             Rejection::NoEventType => "no_event_type",
             Rejection::BadToken => "bad_token",
             Rejection::TooManyHeld => "too_many_held",
+            Rejection::LogUnavailable => "log_unavailable",
         }
     }
 
-    const ALL: [Rejection; 8] = [
+    const ALL: [Rejection; 9] = [
         Rejection::Binary,
         Rejection::InvalidJson,
         Rejection::TooLarge,
@@ -49,6 +56,7 @@ impl Rejection {
         Rejection::NoEventType,
         Rejection::BadToken,
         Rejection::TooManyHeld,
+        Rejection::LogUnavailable,
     ];
 }
 
@@ -56,7 +64,7 @@ impl Rejection {
 #[derive(Debug, Default)]
 pub struct Stats {
     events_accepted: AtomicU64,
-    rejected: [AtomicU64; 8],
+    rejected: [AtomicU64; 9],
     reducer_failures: AtomicU64,
     connections_open: AtomicU64,
     connections_total: AtomicU64,
@@ -69,11 +77,17 @@ impl Stats {
     /// Counts accepted events.
     pub fn add_accepted(&self, n: u64) {
         self.events_accepted.fetch_add(n, Ordering::Relaxed);
+        metrics::events_accepted(n);
     }
-    /// Counts a rejected frame.
+    /// Counts a rejected frame (or `n` events refused at once, for [`Rejection::LogUnavailable`]).
     pub fn add_rejected(&self, why: Rejection) {
+        self.add_rejected_n(why, 1);
+    }
+    /// Counts `n` refused events.
+    pub fn add_rejected_n(&self, why: Rejection, n: u64) {
         let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.rejected[i].fetch_add(1, Ordering::Relaxed);
+        self.rejected[i].fetch_add(n, Ordering::Relaxed);
+        metrics::events_rejected(why.label(), n);
     }
     /// Counts reducer failures.
     pub fn add_reducer_failures(&self, n: u64) {
