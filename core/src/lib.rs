@@ -32,6 +32,7 @@ pub mod roster;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod snapshot;
 pub mod telemetry;
 pub mod testing;
 pub mod timers;

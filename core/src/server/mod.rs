@@ -27,6 +27,7 @@ pub fn routes(runtime: Arc<Runtime>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/admin/roster", post(admin::import_roster))
         .route("/api/admin/roster/{course_id}", get(admin::course_roster))
+        .route("/api/admin/snapshot", post(admin::snapshot))
         .with_state(runtime)
 }
 
