@@ -29,6 +29,7 @@ pub mod module;
 pub mod pubsub;
 pub mod reducer;
 pub mod roster;
+pub mod replay;
 pub mod router;
 pub mod runtime;
 pub mod server;
