@@ -255,7 +255,10 @@ async fn snapshot_and_tail_start_equals_full_replay_with_timers_and_rosters() {
     assert_eq!(roster(&third, "C1").await, roster_c1);
     third.stop();
     let (header_three, states_three) = snapshot_content(snapshots(&data).last().unwrap());
-    assert_eq!(header_three, header_two, "same log position and roster index");
+    assert_eq!(
+        header_three, header_two,
+        "same log position and roster index"
+    );
     assert!(
         pending_timers(&states_two) > 0,
         "the timetable's course has a timer pending"
@@ -299,7 +302,11 @@ async fn replay_of_the_log_equals_the_live_state() {
         .unwrap_or(0);
     assert!(events > 500, "{out}");
     let written = snapshots(&data);
-    assert_eq!(written.len(), 1, "the replay's snapshot supersedes the others");
+    assert_eq!(
+        written.len(),
+        1,
+        "the replay's snapshot supersedes the others"
+    );
     let (_, first_states) = snapshot_content(&written[0]);
     // Idempotent: replaying again gives the same states.
     let (ok, out, err) = run_cli(
@@ -435,7 +442,10 @@ async fn damaged_lines_are_reported_by_number_and_skipped() {
     );
     assert!(ok, "a damaged line is not fatal: {out}{err}");
     assert!(err.contains("alice.study.log line 10:"), "{err}");
-    assert!(err.contains(&format!("alice.study.log line {total}:")), "{err}");
+    assert!(
+        err.contains(&format!("alice.study.log line {total}:")),
+        "{err}"
+    );
     assert!(
         out.contains(&format!("replayed {} events", total - 2)),
         "{out}"
@@ -479,13 +489,7 @@ fn segments(dir: &Path) -> Vec<u64> {
     let mut out: Vec<u64> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".jsonl")?
-                        .parse()
-                        .ok()
-                })
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".jsonl")?.parse().ok())
                 .collect()
         })
         .unwrap_or_default();

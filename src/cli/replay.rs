@@ -99,10 +99,15 @@ pub(crate) fn run(config: Option<PathBuf>, args: ReplayArgs) -> anyhow::Result<(
         .with_context(|| format!("reading the log directory {}", log_dir.display()))?;
     let given = sources::discover(&args.logs)?;
     if !args.logs.is_empty() && given.is_empty() {
-        bail!("no ClassPulse log segments or Learning Observer study logs found in the paths given");
+        bail!(
+            "no ClassPulse log segments or Learning Observer study logs found in the paths given"
+        );
     }
     // The node's own segments given again (its log directory named explicitly) count once.
-    let own_paths: Vec<PathBuf> = own.iter().filter_map(|s| s.path.canonicalize().ok()).collect();
+    let own_paths: Vec<PathBuf> = own
+        .iter()
+        .filter_map(|s| s.path.canonicalize().ok())
+        .collect();
     let mut inputs: Vec<Source> = given
         .into_iter()
         .filter(|s| {
@@ -214,10 +219,11 @@ async fn replay(
             timers.clone(),
         )
         .await?;
-        let subject = args
-            .student
-            .as_deref()
-            .map(|s| classpulse_core::reducer::ScopeKey::student(s).subject().to_owned());
+        let subject = args.student.as_deref().map(|s| {
+            classpulse_core::reducer::ScopeKey::student(s)
+                .subject()
+                .to_owned()
+        });
         let dropped = memory.remove_where(|key: &StateKey| {
             subject.as_deref().is_none_or(|s| key.scope.subject() == s)
                 && (args.module.is_none() || selected.get(&key.reducer).is_some())
@@ -238,7 +244,13 @@ async fn replay(
     let files = inputs.len();
     let progress = Arc::new(ReadProgress::default());
     let (rx, reader) = sources::spawn(inputs, progress.clone());
-    let mut engine = Engine::new(selected, kvs.clone(), roster.clone(), timers.clone(), filter);
+    let mut engine = Engine::new(
+        selected,
+        kvs.clone(),
+        roster.clone(),
+        timers.clone(),
+        filter,
+    );
     let mut report = Progress::new(total);
     let started = Instant::now();
     let mut skipped = 0u64;
@@ -301,7 +313,8 @@ async fn replay(
             }
             None => {
                 let dir = snapshotter.dir().to_owned();
-                let info = tokio::task::spawn_blocking(move || snapshotter.write(captured)).await??;
+                let info =
+                    tokio::task::spawn_blocking(move || snapshotter.write(captured)).await??;
                 // The replay's result supersedes every other snapshot: start-up must load it.
                 for other in snapshot::files::list(&dir)? {
                     if other.path != info.path {

@@ -64,7 +64,10 @@ fn online(config: &classpulse_core::config::Config) -> anyhow::Result<serde_json
         None,
     )?;
     if status != 200 {
-        bail!("the server did not take a snapshot ({status}): {}", text.trim());
+        bail!(
+            "the server did not take a snapshot ({status}): {}",
+            text.trim()
+        );
     }
     eprintln!("taken by the running server at {}", endpoint.addr);
     serde_json::from_str(&text).context("malformed answer from the server")

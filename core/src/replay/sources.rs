@@ -3,6 +3,7 @@
 //! type the log writer hands the router — so reading overlaps reducing.
 
 use super::learning_observer;
+use super::prepare::Preparer;
 use crate::log::segment;
 use crate::log::{CommittedLine, DurableBatch};
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 /// Lines per batch.
-const BATCH_LINES: usize = 4096;
+const BATCH_LINES: usize = 65_536;
 
 /// What kind of log a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +223,7 @@ fn read_segment(source: &Source, tx: &mpsc::SyncSender<Item>, progress: &ReadPro
     let mut line_no = 0u64;
     let mut lines = Vec::with_capacity(BATCH_LINES);
     let mut reported = 0usize;
+    let mut preparer = Preparer::default();
     while pos < data.len() {
         line_no += 1;
         let start = pos;
@@ -232,8 +234,9 @@ fn read_segment(source: &Source, tx: &mpsc::SyncSender<Item>, progress: &ReadPro
                 let skipped = Skipped {
                     path: source.path.clone(),
                     line: line_no,
-                    reason: "torn last line (no newline: a crash during a write, never acknowledged)"
-                        .into(),
+                    reason:
+                        "torn last line (no newline: a crash during a write, never acknowledged)"
+                            .into(),
                 };
                 if tx.send(Item::Skipped(skipped)).is_err() {
                     return false;
@@ -246,13 +249,19 @@ fn read_segment(source: &Source, tx: &mpsc::SyncSender<Item>, progress: &ReadPro
             continue;
         }
         match segment::seq_of(&data[start..end]) {
-            Some(seq) => lines.push(CommittedLine {
-                seq,
-                time: None,
-                range: (start, end),
-                body_start: start,
-                prepared: None,
-            }),
+            Some(seq) => {
+                let (time, prepared) = std::str::from_utf8(&data[start..end])
+                    .ok()
+                    .and_then(|text| preparer.prepare(text))
+                    .map_or((None, None), |(t, p)| (Some(t), Some(p)));
+                lines.push(CommittedLine {
+                    seq,
+                    time,
+                    range: (start, end),
+                    body_start: start,
+                    prepared,
+                })
+            }
             None => {
                 let skipped = Skipped {
                     path: source.path.clone(),

@@ -230,8 +230,8 @@ pub fn index_from_log(data_dir: &Path, dir: &Path) -> Result<RosterIndex, ReadEr
         .unwrap_or(1);
     let mut from = 1;
     if first_seq > 1 {
-        let snapshots =
-            crate::snapshot::files::list(&crate::snapshot::files::dir(data_dir)).unwrap_or_default();
+        let snapshots = crate::snapshot::files::list(&crate::snapshot::files::dir(data_dir))
+            .unwrap_or_default();
         for file in snapshots.iter().rev() {
             match crate::snapshot::read_header(&file.path) {
                 Ok(header) if header.through_seq + 1 >= first_seq => {
@@ -240,7 +240,9 @@ pub fn index_from_log(data_dir: &Path, dir: &Path) -> Result<RosterIndex, ReadEr
                     break;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(snapshot = %file.path.display(), error = %e, "snapshot not usable; ignored"),
+                Err(e) => {
+                    tracing::warn!(snapshot = %file.path.display(), error = %e, "snapshot not usable; ignored")
+                }
             }
         }
     }

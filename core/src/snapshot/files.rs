@@ -122,10 +122,8 @@ mod tests {
 
     #[test]
     fn write_list_prune() {
-        let dir = std::env::temp_dir().join(format!(
-            "cp-snapfiles-{}",
-            crate::datadir::random_hex(6)
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("cp-snapfiles-{}", crate::datadir::random_hex(6)));
         for seq in [5, 50, 7] {
             write(&dir, seq, format!("{seq}").as_bytes()).unwrap();
         }

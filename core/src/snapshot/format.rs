@@ -315,7 +315,13 @@ mod tests {
         assert_eq!(first.applied.of("n1"), 9);
         let chunks = decoded.chunks(4);
         let joined: Vec<u8> = chunks.concat();
-        assert_eq!(joined.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(), 2);
+        assert_eq!(
+            joined
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count(),
+            2
+        );
     }
 
     #[test]

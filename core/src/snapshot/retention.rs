@@ -109,10 +109,8 @@ mod tests {
 
     #[test]
     fn only_covered_and_old_segments_go() {
-        let base = std::env::temp_dir().join(format!(
-            "cp-retention-{}",
-            crate::datadir::random_hex(6)
-        ));
+        let base =
+            std::env::temp_dir().join(format!("cp-retention-{}", crate::datadir::random_hex(6)));
         let log = base.join("log");
         fs::create_dir_all(&log).unwrap();
         for first in [1u64, 11, 21, 31] {
