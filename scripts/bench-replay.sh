@@ -12,10 +12,11 @@ BIN=${BIN:-./target/release/classpulse}
 RUNS=${RUNS:-5}
 PORT=${PORT:-18891}
 STUDENTS=${STUDENTS:-1000}
+STARTUP=
 CHARS=${CHARS:-800}
 WORK=$(mktemp -d /tmp/classpulse-bench-replay.XXXXXX)
-trap 'kill $SPID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 SPID=
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$WORK"' EXIT
 DATA="$WORK/data"
 CFG="$WORK/config.toml"
 # Snapshots only when asked: start-up is measured from the log alone first.
@@ -25,14 +26,14 @@ printf '[server]\ndata_dir = "%s"\n[ingest]\nmax_events_per_second = 0\n[log]\nf
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 
-# Starts the server; prints the seconds until /healthz answers.
+# Starts the server; sets STARTUP to the seconds until /healthz answers.
 start_server() {
   local t0; t0=$(now)
   "$BIN" --config "$CFG" serve --bind "127.0.0.1:$PORT" > /dev/null 2> "$WORK/server.log" &
   SPID=$!
   for _ in $(seq 3000); do
     if curl -fs "127.0.0.1:$PORT/healthz" > /dev/null 2>&1; then
-      echo "$(now) - $t0" | bc -l | cut -c1-6
+      STARTUP=$(echo "$(now) - $t0" | bc -l | cut -c1-6)
       return
     fi
     sleep 0.02
@@ -42,7 +43,7 @@ start_server() {
 stop_server() { kill -TERM "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=; }
 
 echo "# $(date -u +%F) $(nproc) cores, $(git rev-parse --short HEAD)"
-start_server > /dev/null
+start_server
 "$BIN" simulate --url "ws://127.0.0.1:$PORT/wsapi/in/" --students "$STUDENTS" --chars "$CHARS" \
   --rate 0 --batch 32 --save-every 4 --window 256 --json > "$WORK/simulate.json" 2>/dev/null
 stop_server
@@ -61,9 +62,9 @@ echo "replay: median $(printf '%s\n' "${rates[@]}" | median) events/s"
 
 times=()
 for i in $(seq "$RUNS"); do
-  t=$(start_server); stop_server
-  echo "  start-up without a snapshot, run $i: $t s"
-  times+=("$t")
+  start_server; stop_server
+  echo "  start-up without a snapshot, run $i: $STARTUP s"
+  times+=("$STARTUP")
 done
 echo "start-up without a snapshot: median $(printf '%s\n' "${times[@]}" | median) s"
 
@@ -71,8 +72,8 @@ echo "start-up without a snapshot: median $(printf '%s\n' "${times[@]}" | median
 echo "snapshot: $(du -h "$DATA"/snapshots/*.json | cut -f1) ($(cat "$WORK/snapshot.txt"))"
 times=()
 for i in $(seq "$RUNS"); do
-  t=$(start_server); stop_server
-  echo "  start-up with a snapshot, run $i: $t s"
-  times+=("$t")
+  start_server; stop_server
+  echo "  start-up with a snapshot, run $i: $STARTUP s"
+  times+=("$STARTUP")
 done
 echo "start-up with a snapshot: median $(printf '%s\n' "${times[@]}" | median) s"
