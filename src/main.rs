@@ -42,6 +42,11 @@ enum Command {
     Roster(cli::roster::RosterCommand),
     /// Stream simulated students typing, over real WebSockets, to a running server.
     Simulate(simulate::SimulateArgs),
+    /// Rebuild state from logs (this node's, archived segments, Learning Observer's study
+    /// logs) into the configured store; with the memory store, into a snapshot `serve` loads.
+    Replay(cli::replay::ReplayArgs),
+    /// Write a snapshot of the state now (through a running server, or offline).
+    Snapshot(cli::snapshot::SnapshotArgs),
     /// Validate a configuration and print the effective one, defaults included.
     CheckConfig,
     /// Charts of every course (time on task, words, activity, office hours) from a data
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
         Command::User(cmd) => cli::user::run(cli.config, cmd),
         Command::Roster(cmd) => cli::roster::run(cli.config, cmd),
         Command::Simulate(args) => simulate::run(cli.config, args),
+        Command::Replay(args) => cli::replay::run(cli.config, args),
+        Command::Snapshot(args) => cli::snapshot::run(cli.config, args),
         Command::CheckConfig => cli::check_config::run(cli.config),
         Command::Report(args) => cli::report::run(cli.config, args),
         Command::Timetable(cmd) => cli::timetable::run(cli.config, cmd),

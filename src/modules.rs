@@ -3,7 +3,7 @@
 use classpulse_core::config::Config;
 use classpulse_core::module::Module;
 use classpulse_office_hours::{OfficeHoursConfig, OfficeHoursModule};
-use classpulse_reducers::ActivityModule;
+use classpulse_reducers::{ActivityConfig, ActivityModule};
 use classpulse_timetable::{TimetableConfig, TimetableModule};
 use classpulse_writing::{WritingConfig, WritingModule};
 use std::sync::Arc;
@@ -30,4 +30,20 @@ pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
         );
     }
     Ok(modules)
+}
+
+/// Every built-in module's effective settings (its `[modules.<name>]` table with the defaults
+/// filled in), for `classpulse check-config`.
+pub(crate) fn effective(config: &Config) -> anyhow::Result<Vec<(String, toml::Table)>> {
+    let activity: ActivityConfig = config.module("activity")?;
+    let writing: WritingConfig = config.module("writing")?;
+    let timetable: TimetableConfig = config.module(TimetableModule::NAME)?;
+    Ok(vec![
+        ("activity".to_owned(), toml::Table::try_from(&activity)?),
+        ("writing".to_owned(), toml::Table::try_from(&writing)?),
+        (
+            TimetableModule::NAME.to_owned(),
+            toml::Table::try_from(&timetable)?,
+        ),
+    ])
 }

@@ -372,6 +372,12 @@ fn matrix(s_b_token: &str) -> Vec<Row> {
             ADMINS_ONLY,
         ),
         row(
+            "/api/admin/snapshot",
+            "POST",
+            "/api/admin/snapshot",
+            ADMINS_ONLY,
+        ),
+        row(
             "/api/timetable/courses/{course}/now",
             "GET",
             "/api/timetable/courses/A/now",

@@ -21,6 +21,7 @@ use crate::kvs::SharedKvs;
 use crate::log::segment;
 use crate::log::{CommittedLine, DurableBatch};
 use crate::router::{Mode, Router};
+use crate::snapshot::{SnapshotError, SnapshotInfo, Snapshotter};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +62,9 @@ impl ApplierStatus {
     }
 }
 
+/// A request for a snapshot, answered when the file is written.
+pub type SnapshotRequest = tokio::sync::oneshot::Sender<Result<SnapshotInfo, SnapshotError>>;
+
 /// The task that applies committed batches.
 pub struct Applier {
     router: Arc<Router>,
@@ -78,6 +82,9 @@ pub struct Applier {
     /// When the current incident started (for the log line that closes it).
     incident: Option<Instant>,
     backoff: Duration,
+    /// Takes snapshots between batches, on request.
+    snapshotter: Option<Arc<Snapshotter>>,
+    snapshot_requests: Option<mpsc::Receiver<SnapshotRequest>>,
 }
 
 impl Applier {
@@ -107,7 +114,21 @@ impl Applier {
             replay_through: last_seq,
             incident: behind.map(|_| Instant::now()),
             backoff: Duration::from_millis(200),
+            snapshotter: None,
+            snapshot_requests: None,
         }
+    }
+
+    /// Takes snapshots with `snapshotter` when asked on `requests`: between two batches, so a
+    /// snapshot is a consistent cut at the last applied event.
+    pub fn with_snapshots(
+        mut self,
+        snapshotter: Arc<Snapshotter>,
+        requests: mpsc::Receiver<SnapshotRequest>,
+    ) -> Self {
+        self.snapshotter = Some(snapshotter);
+        self.snapshot_requests = Some(requests);
+        self
     }
 
     /// The status the health checks read.
@@ -116,11 +137,19 @@ impl Applier {
     }
 
     /// Runs until the writer closes the channel (shutdown), then makes a last attempt to catch
-    /// up (what is still not applied then is applied at the next start).
-    pub async fn run(mut self, mut committed: mpsc::Receiver<DurableBatch>) {
+    /// up (what is still not applied then is applied at the next start). Returns the sequence
+    /// number through which every event is applied.
+    pub async fn run(mut self, mut committed: mpsc::Receiver<DurableBatch>) -> u64 {
         let mut open = true;
+        let mut requests = self.snapshot_requests.take();
         while open {
             if self.behind.is_none() {
+                let request = async {
+                    match requests.as_mut() {
+                        Some(requests) => requests.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     batch = committed.recv() => match batch {
                         Some(batch) => {
@@ -129,6 +158,7 @@ impl Applier {
                         }
                         None => open = false,
                     },
+                    Some(reply) = request => self.snapshot(reply).await,
                     () = tokio::time::sleep(Duration::from_secs(1)) => {
                         if let Some(from) = self.kvs.take_rewind() {
                             self.fall_behind(from, "the state store lost updates");
@@ -152,6 +182,35 @@ impl Applier {
         }
         if self.behind.is_some() {
             self.catch_up(&mut committed).await;
+        }
+        if let Some(requests) = requests.as_mut() {
+            requests.close();
+            while let Ok(reply) = requests.try_recv() {
+                let _ = reply.send(Err(SnapshotError::Stopping));
+            }
+        }
+        self.applied_through
+    }
+
+    /// Serializes the state here, between batches; writes the file on a blocking thread.
+    async fn snapshot(&mut self, reply: SnapshotRequest) {
+        let Some(snapshotter) = self.snapshotter.clone() else {
+            return;
+        };
+        match snapshotter.capture(self.applied_through).await {
+            Ok(captured) => {
+                tokio::task::spawn_blocking(move || {
+                    let result = snapshotter.write(captured);
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "snapshot not written");
+                    }
+                    let _ = reply.send(result);
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot not taken");
+                let _ = reply.send(Err(e));
+            }
         }
     }
 

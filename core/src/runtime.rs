@@ -7,7 +7,7 @@
 //! send its final ack, commit and fsync the log, let the router reduce the last batch.
 
 use crate::aggregator::{Aggregators, DuplicateAggregator};
-use crate::applier::{Applier, ApplierStatus};
+use crate::applier::{Applier, ApplierStatus, SnapshotRequest};
 use crate::auth::accounts::{Accounts, AccountsError};
 use crate::auth::session::{SessionKeys, WeakSessionSecret};
 use crate::auth::{AuthConfigError, Authenticator};
@@ -22,6 +22,7 @@ use crate::pubsub::{MemoryPubSub, PubSubError, RedisPubSub, SharedPubSub};
 use crate::reducer::erase;
 use crate::roster::{RosterIndex, RosterReducer};
 use crate::router::{Mode, Registry, Router};
+use crate::snapshot::{LogExtent, Restored, SnapshotError, SnapshotInfo, Snapshotter};
 use crate::telemetry::Stats;
 use crate::timers::{TimerService, TimerTable};
 use std::path::PathBuf;
@@ -135,8 +136,10 @@ pub struct Runtime {
     pub tasks: TaskTracker,
     /// Bounds concurrent ingest connections.
     pub connection_limit: Arc<Semaphore>,
-    /// Events replayed at start-up.
+    /// Events replayed at start-up (after the snapshot, when one was loaded).
     pub replayed: u64,
+    /// The snapshot start-up loaded, if any.
+    pub restored: Option<Restored>,
     /// Staff accounts (password sign-in).
     pub accounts: Arc<Accounts>,
     /// Signs and checks sign-in sessions.
@@ -155,11 +158,13 @@ pub struct Runtime {
     pub admin_key: String,
     lock: Mutex<Option<DataDirLock>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    router_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    router_task: Mutex<Option<tokio::task::JoinHandle<u64>>>,
     background: TaskTracker,
     applier: Arc<ApplierStatus>,
     /// The router's queue, to report its length (weak: it must not keep the channel open).
     router_queue: mpsc::WeakSender<DurableBatch>,
+    snapshotter: Option<Arc<Snapshotter>>,
+    snapshot_requests: Option<mpsc::Sender<SnapshotRequest>>,
 }
 
 impl Runtime {
@@ -211,9 +216,15 @@ impl Runtime {
 
         // A shared (Redis) store also brings the timer lease: one node runs the timers.
         let mut lease = None;
+        // The memory store is restored from a snapshot (when one is usable) before the log.
+        let mut memory = None;
         let kvs: SharedKvs = match (kvs, &config.kvs) {
             (Some(kvs), _) => kvs,
-            (None, KvsConfig::Memory {}) => Arc::new(MemoryKvs::new()),
+            (None, KvsConfig::Memory {}) => {
+                let store = Arc::new(MemoryKvs::new());
+                memory = Some(store.clone());
+                store
+            }
             (None, KvsConfig::Redis(redis)) => {
                 let journal = config.server.data_dir.join("order");
                 let kvs = RedisKvs::connect(redis, &config.server.node_id, Some(journal)).await?;
@@ -264,9 +275,55 @@ impl Runtime {
             .with_roster(roster.clone()),
         );
         let last_seq = writer.next_seq().saturating_sub(1);
+        let first_seq = crate::log::segment::list(&log_dir)
+            .ok()
+            .and_then(|s| s.first().map(|s| s.first_seq))
+            .unwrap_or(1);
+        let restored = match &memory {
+            Some(store) => {
+                let data_dir = config.server.data_dir.clone();
+                let (registry, store, roster) = (registry.clone(), store.clone(), roster.clone());
+                tokio::task::spawn_blocking(move || {
+                    crate::snapshot::restore_latest(
+                        &data_dir,
+                        &registry,
+                        LogExtent {
+                            first_seq,
+                            last_seq,
+                        },
+                        &store,
+                        &roster,
+                    )
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+            None => None,
+        };
+        let replay_from = restored.as_ref().map_or(1, |r| r.replay_from);
+        if let Some(r) = &restored {
+            tracing::info!(
+                snapshot = %r.path.display(),
+                through_seq = r.through_seq,
+                states = r.states,
+                seconds = format!("{:.2}", r.took.as_secs_f64()),
+                "state loaded from a snapshot; replaying the log after it"
+            );
+        } else if first_seq > 1 && memory.is_some() {
+            tracing::error!(
+                first_seq,
+                "the log starts at seq {first_seq} (older segments were removed by retention) and no                  snapshot covers them: the state is rebuilt from what the log holds only"
+            );
+        }
+        if !crate::snapshot::used(&config) && config.log.retention_hours > 0 {
+            tracing::warn!(
+                "log.retention_hours has no effect with the Redis store: the log is what rebuilds Redis when it loses data"
+            );
+        }
         // A shared store that does not answer does not stop the node: it starts degraded and
         // the applier catches the store up from the log when it answers.
-        let (replayed, applied_through) = match replay(&router, &log_dir).await {
+        let (replayed, applied_through) = match replay(&router, &log_dir, replay_from).await {
             Ok(n) => (n, last_seq),
             Err(StartError::Kvs(e)) if shared_store => {
                 tracing::error!(error = %e, "state store not usable at start-up; catching up from the log when it is");
@@ -293,8 +350,36 @@ impl Runtime {
             last_seq,
         );
         let applier_status = applier.status();
+        let (snapshotter, snapshot_requests, applier) = match &memory {
+            Some(store) if crate::snapshot::used(&config) => {
+                let snapshotter = Arc::new(Snapshotter::new(
+                    &config,
+                    registry.clone(),
+                    roster.clone(),
+                    store.clone(),
+                ));
+                if let Some(r) = &restored {
+                    snapshotter.loaded(r.through_seq);
+                }
+                let (tx, rx) = mpsc::channel(4);
+                let applier = applier.with_snapshots(snapshotter.clone(), rx);
+                (Some(snapshotter), Some(tx), applier)
+            }
+            _ => (None, None, applier),
+        };
         let router_task = tokio::spawn(applier.run(committed_rx));
         background.spawn(upkeep(shutdown.clone()));
+        if let (Some(snapshotter), Some(requests)) = (&snapshotter, &snapshot_requests)
+            && config.snapshot.interval_secs > 0
+        {
+            background.spawn(periodic_snapshots(
+                snapshotter.clone(),
+                requests.clone(),
+                writer.clone(),
+                Duration::from_secs(config.snapshot.interval_secs),
+                shutdown.clone(),
+            ));
+        }
         let notifier = Arc::new(Notifier::default());
         background.spawn(notifier.clone().run(pubsub.clone(), shutdown.clone()));
         match lease {
@@ -365,6 +450,7 @@ impl Runtime {
             tasks: TaskTracker::new(),
             connection_limit,
             replayed,
+            restored,
             accounts,
             sessions,
             aggregators,
@@ -378,6 +464,8 @@ impl Runtime {
             background,
             applier: applier_status,
             router_queue,
+            snapshotter,
+            snapshot_requests,
         }))
     }
 
@@ -401,13 +489,48 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(router) = router {
-            let _ = router.await;
-        }
+        let applied_through = match router {
+            Some(router) => router.await.ok(),
+            None => None,
+        };
         self.background.close();
         self.background.wait().await;
+        if let (Some(snapshotter), Some(through)) = (&self.snapshotter, applied_through)
+            && self.config.snapshot.on_shutdown
+            && through > snapshotter.last_through()
+        {
+            match snapshotter.capture(through).await {
+                Ok(captured) => {
+                    let snapshotter = snapshotter.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = snapshotter.write(captured) {
+                            tracing::error!(error = %e, "shutdown snapshot not written");
+                        }
+                    })
+                    .await;
+                }
+                Err(e) => tracing::error!(error = %e, "shutdown snapshot not taken"),
+            }
+        }
         // Last: the log is synced and closed, another process may take the directory.
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Takes a snapshot now (between two batches of the applier) and writes it.
+    ///
+    /// # Errors
+    /// [`SnapshotError::NotUsed`] on a node whose store is not the memory store; otherwise
+    /// when it cannot be written.
+    pub async fn snapshot(&self) -> Result<SnapshotInfo, SnapshotError> {
+        let Some(requests) = &self.snapshot_requests else {
+            return Err(SnapshotError::NotUsed);
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        requests
+            .send(tx)
+            .await
+            .map_err(|_| SnapshotError::Stopping)?;
+        rx.await.map_err(|_| SnapshotError::Stopping)?
     }
 
     /// Publishes where this node takes admin commands (`<data_dir>/admin.json`), once its
@@ -534,9 +657,35 @@ pub fn log_dir(config: &Config) -> PathBuf {
     config.server.data_dir.join("log")
 }
 
-async fn replay(router: &Router, dir: &std::path::Path) -> Result<u64, StartError> {
+/// Asks for a snapshot every `every`, when events were logged since the last one.
+async fn periodic_snapshots(
+    snapshotter: Arc<Snapshotter>,
+    requests: mpsc::Sender<SnapshotRequest>,
+    writer: LogWriter,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if writer.next_seq().saturating_sub(1) <= snapshotter.last_through() {
+            continue;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if requests.send(tx).await.is_err() {
+            return;
+        }
+        let _ = rx.await;
+    }
+}
+
+async fn replay(router: &Router, dir: &std::path::Path, from: u64) -> Result<u64, StartError> {
     let started = Instant::now();
-    let mut reader = LogReader::open(dir, 1)?;
+    let mut reader = LogReader::open(dir, from)?;
     let mut events = 0u64;
     while let Some(batch) = reader.next_batch()? {
         events += batch.len() as u64;

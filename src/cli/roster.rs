@@ -111,7 +111,7 @@ fn import_offline(
     _lock: &DataDirLock,
 ) -> anyhow::Result<import::ImportReport> {
     let log_dir = classpulse_core::runtime::log_dir(config);
-    let index = import::index_from_log(&log_dir)
+    let index = import::index_from_log(&config.server.data_dir, &log_dir)
         .with_context(|| format!("reading the roster from {}", log_dir.display()))?;
     let events = import::plan(index.course(&desired.id).as_ref(), desired)
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -16,6 +16,7 @@ use crate::auth::session::SessionConfig;
 use crate::ingest::IngestConfig;
 use crate::roster::RosterConfig;
 use crate::telemetry::metrics::MetricsConfig;
+use crate::snapshot::SnapshotConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[log]`: the event log.
     pub log: LogConfig,
+    /// `[snapshot]`: snapshots of the state (memory store).
+    pub snapshot: SnapshotConfig,
     /// `[kvs]`: the state store backend.
     pub kvs: KvsConfig,
     /// `[pubsub]`: the pub/sub backend.
@@ -124,6 +127,13 @@ pub struct LogConfig {
     pub fsync: bool,
     /// Requests queued for the writer before ingest waits (backpressure).
     pub queue: usize,
+    /// Segments whose last write is older than this many hours, and whose events a snapshot
+    /// reflects, are deleted (or moved to `archive_dir`). 0 keeps every segment.
+    pub retention_hours: u64,
+    /// Where retention moves old segments instead of deleting them (relative paths are
+    /// relative to `server.data_dir`). Unset: they are deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -133,6 +143,8 @@ impl Default for LogConfig {
             commit_interval_ms: 2,
             fsync: true,
             queue: 256,
+            retention_hours: 0,
+            archive_dir: None,
         }
     }
 }
@@ -258,6 +270,15 @@ impl Config {
         if let KvsConfig::Redis(redis) = &self.kvs {
             redis.validate()?;
         }
+        if let Err((key, message)) = self.snapshot.validate() {
+            return bad(key, message);
+        }
+        if self.log.archive_dir.as_deref() == Some(Path::new("")) {
+            return bad(
+                "log.archive_dir",
+                "must name a directory (leave it unset to delete old segments)",
+            );
+        }
         if let PubSubConfig::Redis(redis) = &self.pubsub {
             redis.validate()?;
         }
@@ -308,6 +329,14 @@ impl Config {
                     })
             }
         }
+    }
+
+    /// Where retention moves old segments (`None`: it deletes them).
+    pub fn archive_dir(&self) -> Option<PathBuf> {
+        self.log
+            .archive_dir
+            .as_ref()
+            .map(|dir| self.server.data_dir.join(dir))
     }
 
     /// The effective configuration as TOML.

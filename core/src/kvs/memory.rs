@@ -38,6 +38,17 @@ impl MemoryKvs {
         }
     }
 
+    /// Removes the states `drop` picks (a replay that rebuilds them); returns how many.
+    pub fn remove_where(&self, mut drop: impl FnMut(&StateKey) -> bool) -> usize {
+        let before = self.states.len();
+        self.states.retain(|key, _| !drop(key));
+        self.by_subject.retain(|_, keys| {
+            keys.retain(|k| !drop(k));
+            !keys.is_empty()
+        });
+        before - self.states.len()
+    }
+
     fn index(&self, key: StateKey) {
         self.by_subject
             .entry(key.scope.subject().to_owned())

@@ -65,7 +65,7 @@ impl LogReader {
             segments,
             next_segment: 0,
             from_seq,
-            batch_lines: 4096,
+            batch_lines: 65_536,
             current: None,
             skipped: Vec::new(),
         })
@@ -80,7 +80,7 @@ impl LogReader {
                 .collect(),
             next_segment: 0,
             from_seq: 0,
-            batch_lines: 4096,
+            batch_lines: 65_536,
             current: None,
             skipped: Vec::new(),
         }

@@ -214,16 +214,39 @@ pub async fn import(
 }
 
 /// Rebuilds the roster index from a log directory (for the CLI, when no server runs). Only
-/// roster lines are parsed.
+/// roster lines are parsed. When retention removed the log's first segments, the index starts
+/// from the newest snapshot in `data_dir` that covers them.
 ///
 /// # Errors
 /// When the log cannot be read.
-pub fn index_from_log(dir: &Path) -> Result<RosterIndex, ReadError> {
+pub fn index_from_log(data_dir: &Path, dir: &Path) -> Result<RosterIndex, ReadError> {
     let index = RosterIndex::default();
     if !dir.exists() {
         return Ok(index);
     }
-    let mut reader = LogReader::open(dir, 1)?;
+    let first_seq = crate::log::segment::list(dir)
+        .ok()
+        .and_then(|s| s.first().map(|s| s.first_seq))
+        .unwrap_or(1);
+    let mut from = 1;
+    if first_seq > 1 {
+        let snapshots = crate::snapshot::files::list(&crate::snapshot::files::dir(data_dir))
+            .unwrap_or_default();
+        for file in snapshots.iter().rev() {
+            match crate::snapshot::read_header(&file.path) {
+                Ok(header) if header.through_seq + 1 >= first_seq => {
+                    index.restore(header.roster);
+                    from = header.through_seq + 1;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(snapshot = %file.path.display(), error = %e, "snapshot not usable; ignored")
+                }
+            }
+        }
+    }
+    let mut reader = LogReader::open(dir, from)?;
     let needle = format!("\"source\":\"{ROSTER_SOURCE}\"");
     while let Some(batch) = reader.next_batch()? {
         for (_, line) in batch.iter() {

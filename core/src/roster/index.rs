@@ -43,6 +43,17 @@ pub fn member_role(event: &Event<'_>) -> Option<Access> {
     event.memo(ROLE_MEMO, || MemberRole(None)).0
 }
 
+/// The roster index as a snapshot stores it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RosterSnapshot {
+    /// Every course's roster, by course id.
+    pub courses: BTreeMap<String, CourseRoster>,
+    /// Mode `all`: every student seen, by safe user id, with a display name.
+    pub seen: BTreeMap<String, String>,
+    /// The highest log sequence number of a roster event applied.
+    pub last_roster_seq: u64,
+}
+
 /// Every course's roster, in memory.
 #[derive(Debug)]
 pub struct RosterIndex {
@@ -129,6 +140,33 @@ impl RosterIndex {
 
     fn bump(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The whole index, for a snapshot.
+    pub fn export(&self) -> RosterSnapshot {
+        let inner = self.read();
+        RosterSnapshot {
+            courses: inner
+                .courses
+                .iter()
+                .map(|(id, c)| (id.clone(), c.clone()))
+                .collect(),
+            seen: inner.seen.clone(),
+            last_roster_seq: self.last_roster_seq(),
+        }
+    }
+
+    /// Replaces the index with one a snapshot holds (at start-up, before the log's tail is
+    /// applied).
+    pub fn restore(&self, snapshot: RosterSnapshot) {
+        let mut inner = self.write();
+        inner.courses = snapshot.courses.into_iter().collect();
+        inner.seen = snapshot.seen;
+        drop(inner);
+        self.last_roster_seq
+            .store(snapshot.last_roster_seq, Ordering::Release);
+        self.bump();
+        self.changed.notify_waiters();
     }
 
     /// A counter bumped on every change.

@@ -24,7 +24,7 @@ pub mod import;
 mod index;
 
 pub use config::{RosterConfig, RosterFile, RosterMode};
-pub use index::{Access, MemberRole, RosterIndex, member_role};
+pub use index::{Access, MemberRole, RosterIndex, RosterSnapshot, member_role};
 
 use crate::event::Event;
 use crate::reducer::{Outcome, Reducer, Scope};

@@ -1,5 +1,6 @@
 //! Admin commands over HTTP, for command-line tools talking to a running server:
-//! `POST /api/admin/roster` (import courses) and `GET /api/admin/roster/{course_id}`.
+//! `POST /api/admin/roster` (import courses), `GET /api/admin/roster/{course_id}` and
+//! `POST /api/admin/snapshot` (write a snapshot of the state now).
 //!
 //! Authorized by `Authorization: Bearer <key>` with the key the server published in
 //! `<data_dir>/admin.json`, or by a signed-in administrator's session.
@@ -68,5 +69,17 @@ pub(super) async fn course_roster(
     match rt.roster.course(&course_id) {
         Some(course) => Ok(Json(serde_json::to_value(course).unwrap_or_default())),
         None => Err((StatusCode::NOT_FOUND, format!("no course {course_id:?}\n"))),
+    }
+}
+
+/// Takes a snapshot of the state now; answers with what was written.
+pub(super) async fn snapshot(State(rt): State<Arc<Runtime>>, headers: HeaderMap) -> ApiResult {
+    require_admin(&rt, &headers)?;
+    match rt.snapshot().await {
+        Ok(info) => Ok(Json(serde_json::to_value(info).unwrap_or_default())),
+        Err(e @ crate::snapshot::SnapshotError::NotUsed) => {
+            Err((StatusCode::CONFLICT, format!("{e}\n")))
+        }
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n"))),
     }
 }

@@ -31,6 +31,7 @@ pub fn routes(runtime: Arc<Runtime>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/admin/roster", post(admin::import_roster))
         .route("/api/admin/roster/{course_id}", get(admin::course_roster))
+        .route("/api/admin/snapshot", post(admin::snapshot))
         .with_state(runtime)
 }
 
