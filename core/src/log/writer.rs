@@ -188,9 +188,21 @@ impl LogWriter {
                 (seg, 0, 0)
             }
         };
+        // Only a damaged last line can claim the very last sequence number (found by fuzzing:
+        // it used to overflow here). Say so rather than wrap around to 0.
+        let Some(next) = last_seq.checked_add(1) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the last line of {} claims sequence number {last_seq}, so the log cannot go on; \
+                     the line is damaged: move it (or the segment) aside",
+                    current.path.display()
+                ),
+            ));
+        };
         let file = segment::open_append(&current.path)?;
         segment::sync_dir(&config.dir)?;
-        let next_seq = Arc::new(AtomicU64::new(last_seq + 1));
+        let next_seq = Arc::new(AtomicU64::new(next));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let thread = Thread {
             config,
