@@ -2,7 +2,7 @@
 
 use classpulse_core::config::Config;
 use classpulse_core::module::Module;
-use classpulse_reducers::ActivityModule;
+use classpulse_reducers::{ActivityConfig, ActivityModule};
 use classpulse_timetable::{TimetableConfig, TimetableModule};
 use classpulse_writing::{WritingConfig, WritingModule};
 use std::sync::Arc;
@@ -13,8 +13,10 @@ pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     writing.validate()?;
     let timetable: TimetableConfig = config.module(TimetableModule::NAME)?;
     timetable.validate()?;
+    let activity: ActivityConfig = config.module("activity")?;
+    activity.validate().map_err(anyhow::Error::msg)?;
     let modules: Vec<Arc<dyn Module>> = vec![
-        Arc::new(ActivityModule::new(config.module("activity")?)),
+        Arc::new(ActivityModule::new(activity)),
         Arc::new(WritingModule::new(writing)),
         Arc::new(TimetableModule::new(timetable)),
     ];
