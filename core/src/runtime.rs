@@ -327,6 +327,7 @@ impl Runtime {
             config.ingest.clone(),
             auth,
             writer.clone(),
+            log_health.clone(),
             stats.clone(),
             node,
             clock.clone(),
