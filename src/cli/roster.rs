@@ -83,12 +83,20 @@ fn import_online(config: &Config, desired: &DesiredCourse) -> anyhow::Result<imp
         )
     })?;
     let body = serde_json::to_vec(&serde_json::json!({ "courses": [desired] }))?;
+    let target = http::Target {
+        addr: endpoint.addr.to_string(),
+        tls_cert: endpoint
+            .tls
+            .then(|| config.server.tls.as_ref().map(|t| t.cert.clone()))
+            .flatten(),
+    };
     let (status, text) = http::request(
-        endpoint.addr,
+        &target,
         "POST",
         "/api/admin/roster",
         &endpoint.key,
-        Some(&body),
+        "application/json",
+        &body,
     )?;
     if status != 200 {
         bail!("the server refused the import ({status}): {}", text.trim());
