@@ -20,6 +20,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const T: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "correct-horse-battery";
+const TIMETABLE: &str = "[[terms]]\nid = \"t\"\nstart = 2026-01-05\nend = 2026-12-18\n\n\
+    [[courses]]\nid = \"c1\"\nterm = \"t\"\n\n[[courses.sections]]\nid = \"L\"\n\n\
+    [[courses.sections.meetings]]\ndays = \"MW\"\nstart = \"09:00\"\nend = \"10:00\"\n";
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM into `dir`.
 fn certificate(dir: &Path) -> rustls::pki_types::CertificateDer<'static> {
@@ -145,7 +148,8 @@ async fn https_and_wss_are_served_with_secure_cookies() {
     std::fs::write(
         dir.path().join("config.toml"),
         "[server]\nhandshake_timeout_secs = 1\n\n[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n\
-         [roster]\nmode = \"all\"\n\n[accounts]\nfile = \"accounts.toml\"\n",
+         [roster]\nmode = \"all\"\n\n[accounts]\nfile = \"accounts.toml\"\n\n\
+         [auth]\ntoken_secret = \"a-token-secret-for-tls-tests\"\n",
     )
     .unwrap();
     let server = Server::start(dir.path(), &["--config", "config.toml"]);
@@ -264,6 +268,30 @@ async fn https_and_wss_are_served_with_secure_cookies() {
     assert_eq!(status, 200, "{roster}");
     let roster: Value = serde_json::from_str(&roster).unwrap();
     assert_eq!(roster["members"]["t.a"]["role"], "teacher");
+    std::fs::write(dir.path().join("timetable.toml"), TIMETABLE).unwrap();
+    let (ok, out, err) = run_cli(
+        dir.path(),
+        &[
+            "--config",
+            "config.toml",
+            "timetable",
+            "import",
+            "timetable.toml",
+            "--server",
+            &server.addr,
+        ],
+    );
+    assert!(ok && out.contains("the server appended"), "{out}\n{err}");
+    let (status, _, now) = https(
+        &server,
+        &tls,
+        "GET",
+        "/api/timetable/courses/c1/now",
+        &[("Authorization", &key)],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{now}");
     drop(ws);
     drop(dash);
     server.stop();
@@ -282,7 +310,7 @@ async fn without_tls_cookies_are_not_secure_and_a_bad_key_is_refused() {
     );
     std::fs::write(
         dir.path().join("config.toml"),
-        "[accounts]\nfile = \"accounts.toml\"\n",
+        "[accounts]\nfile = \"accounts.toml\"\n\n[auth]\ntoken_secret = \"a-token-secret-for-tls-tests\"\n",
     )
     .unwrap();
     let server = Server::start(dir.path(), &["--config", "config.toml"]);
@@ -309,6 +337,21 @@ async fn without_tls_cookies_are_not_secure_and_a_bad_key_is_refused() {
     )
     .await;
     assert!(set_cookie(&headers).contains("; Secure"));
+    // The command-line import reaches a plain server too.
+    std::fs::write(dir.path().join("timetable.toml"), TIMETABLE).unwrap();
+    let (ok, out, err) = run_cli(
+        dir.path(),
+        &[
+            "--config",
+            "config.toml",
+            "timetable",
+            "import",
+            "timetable.toml",
+            "--server",
+            &server.addr,
+        ],
+    );
+    assert!(ok && out.contains("the server appended"), "{out}\n{err}");
     server.stop();
 
     // A key that is not a key: refused at start-up, naming the file.
