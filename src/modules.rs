@@ -16,8 +16,10 @@ pub(crate) fn build(config: &Config) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     timetable.validate()?;
     let office_hours: OfficeHoursConfig = config.module("office_hours")?;
     office_hours.validate()?;
+    let activity: ActivityConfig = config.module("activity")?;
+    activity.validate().map_err(anyhow::Error::msg)?;
     let modules: Vec<Arc<dyn Module>> = vec![
-        Arc::new(ActivityModule::new(config.module("activity")?)),
+        Arc::new(ActivityModule::new(activity)),
         Arc::new(WritingModule::new(writing)),
         Arc::new(TimetableModule::new(timetable)),
         Arc::new(OfficeHoursModule::new(office_hours)),

@@ -147,6 +147,27 @@ fn bad_config_is_refused_with_the_key_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ingest.max_json_depth"));
 
+    // Found by fuzzing the configuration: these thresholds used to be accepted.
+    for bad in ["nan", "-5.0", "0.0", "inf"] {
+        std::fs::write(
+            &path,
+            format!("[modules.activity]\ntime_on_task_threshold_secs = {bad}\n"),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["--config"])
+            .arg(&path)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("modules.activity.time_on_task_threshold_secs"),
+            "{bad}"
+        );
+    }
+
     std::fs::write(&path, "[modules.nonexistent]\nx = 1\n").unwrap();
     let out = Command::new(BIN)
         .args(["--config"])

@@ -111,6 +111,9 @@ pub struct AdminEndpoint {
     pub addr: SocketAddr,
     /// The bearer key for `Authorization: Bearer <key>`.
     pub key: String,
+    /// Whether the server speaks TLS there (tools then pin the configured certificate).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl AdminEndpoint {
@@ -148,6 +151,7 @@ mod tests {
         let endpoint = AdminEndpoint {
             addr: "127.0.0.1:1".parse().unwrap(),
             key: random_hex(16),
+            tls: false,
         };
         lock.publish(&endpoint).unwrap();
         assert_eq!(AdminEndpoint::read(&dir).unwrap(), endpoint);

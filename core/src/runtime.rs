@@ -79,6 +79,9 @@ pub enum StartError {
     /// The pub/sub backend could not be set up.
     #[error(transparent)]
     PubSub(#[from] PubSubError),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsError),
 }
 
 /// What the runtime is built from.
@@ -151,6 +154,8 @@ pub struct Runtime {
     /// The bearer token scrapers present for `/metrics` (`[metrics] token` or
     /// `CLASSPULSE_METRICS_TOKEN`).
     pub metrics_token: Option<String>,
+    /// The TLS configuration, when the node serves `https://` itself.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::server::TrustedProxies,
     /// The key command-line tools present (`Authorization: Bearer`) to administer this node;
@@ -183,8 +188,19 @@ impl Runtime {
         config.validate()?;
         let auth = Authenticator::new(&config.auth, std::env::var("CLASSPULSE_TOKEN_SECRET").ok())?;
         let accounts = Arc::new(Accounts::load(&config.accounts)?);
+        let tls = match &config.server.tls {
+            Some(tls) => Some(crate::server::tls::server_config(tls)?),
+            None => None,
+        };
+        // Served over TLS directly, every request is secure: cookies get `Secure`.
+        let mut session_config = config.sessions.clone();
+        if tls.is_some()
+            && session_config.secure_cookies == crate::auth::session::SecureCookies::Auto
+        {
+            session_config.secure_cookies = crate::auth::session::SecureCookies::Always;
+        }
         let sessions = Arc::new(SessionKeys::new(
-            &config.sessions,
+            &session_config,
             std::env::var("CLASSPULSE_SESSION_SECRET").ok(),
             auth.secret(),
         )?);
@@ -412,6 +428,7 @@ impl Runtime {
             config.ingest.clone(),
             auth,
             writer.clone(),
+            log_health.clone(),
             stats.clone(),
             node,
             clock.clone(),
@@ -457,6 +474,7 @@ impl Runtime {
             roster,
             trusted_proxies,
             metrics_token,
+            tls,
             admin_key: crate::datadir::random_hex(32),
             lock: Mutex::new(Some(lock)),
             writer_thread: Mutex::new(Some(writer_thread)),
@@ -544,6 +562,7 @@ impl Runtime {
         let endpoint = AdminEndpoint {
             addr,
             key: self.admin_key.clone(),
+            tls: self.tls.is_some(),
         };
         let lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(lock) = lock.as_ref()

@@ -153,7 +153,12 @@ fn renamed(key: &str) -> &str {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        // Failures become regression tests in this file, not files proptest writes.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn decode_refuses_exactly_what_it_should(

@@ -23,6 +23,24 @@ impl Default for ActivityConfig {
     }
 }
 
+impl ActivityConfig {
+    /// Checks the values (found by fuzzing the configuration: `nan` and negative thresholds
+    /// were accepted, and would have made every time on task `NaN` or zero).
+    ///
+    /// # Errors
+    /// A message naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = self.time_on_task_threshold_secs;
+        if t.is_finite() && t > 0.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "invalid config value modules.activity.time_on_task_threshold_secs: {t} is not a positive number of seconds"
+            ))
+        }
+    }
+}
+
 /// Registers `activity.event_count`, `activity.time_on_task` and `activity.last_activity`.
 #[derive(Debug, Clone, Default)]
 pub struct ActivityModule {

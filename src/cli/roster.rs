@@ -83,12 +83,14 @@ fn import_online(config: &Config, desired: &DesiredCourse) -> anyhow::Result<imp
         )
     })?;
     let body = serde_json::to_vec(&serde_json::json!({ "courses": [desired] }))?;
+    let target = http::Target::admin(&endpoint, config);
     let (status, text) = http::request(
-        endpoint.addr,
+        &target,
         "POST",
         "/api/admin/roster",
         &endpoint.key,
-        Some(&body),
+        "application/json",
+        &body,
     )?;
     if status != 200 {
         bail!("the server refused the import ({status}): {}", text.trim());

@@ -86,8 +86,13 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
                 "state restored from the event log"
             );
             runtime.publish_admin_endpoint(addr);
+            let (http, ws) = if runtime.tls.is_some() {
+                ("https", "wss")
+            } else {
+                ("http", "ws")
+            };
             println!(
-                "classpulse listening on http://{addr} (dashboards: http://{addr}/, ingest: ws://{addr}/wsapi/in/)"
+                "classpulse listening on {http}://{addr} (dashboards: {http}://{addr}/, ingest: {ws}://{addr}/wsapi/in/)"
             );
             if let Some(password) = &demo_password {
                 crate::cli::demo::announce(addr, password, &runtime);

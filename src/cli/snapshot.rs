@@ -57,11 +57,12 @@ fn online(config: &classpulse_core::config::Config) -> anyhow::Result<serde_json
         )
     })?;
     let (status, text) = http::request(
-        endpoint.addr,
+        &http::Target::admin(&endpoint, config),
         "POST",
         "/api/admin/snapshot",
         &endpoint.key,
-        None,
+        "application/json",
+        b"",
     )?;
     if status != 200 {
         bail!(

@@ -108,7 +108,7 @@ fn import(
         .context("starting the async runtime")?;
     if server.is_some() || data_dir_in_use(&config.server.data_dir) {
         let addr = server.unwrap_or_else(|| config.server.bind.replace("0.0.0.0", "127.0.0.1"));
-        return runtime.block_on(import_remote(config, &addr, &text, format, course, dry_run));
+        return import_remote(config, &addr, &text, format, course, dry_run);
     }
     let current = replay_catalog(config)?;
     let plan = plan(&current, &text, format, course, tt, file)?;
@@ -141,7 +141,7 @@ fn import(
     Ok(())
 }
 
-async fn import_remote(
+fn import_remote(
     config: &Config,
     addr: &str,
     text: &str,
@@ -149,7 +149,6 @@ async fn import_remote(
     course: Option<&str>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let secret = std::env::var("CLASSPULSE_TOKEN_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -173,31 +172,22 @@ async fn import_remote(
         path.push_str("&course=");
         path.push_str(&url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>());
     }
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| {
-            format!("the log is in use, but no server answers on {addr} (use --server)")
-        })?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        text.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    stream.write_all(text.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.get(9..12).unwrap_or("???");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
+    let target = crate::cli::http::Target {
+        addr: addr.to_owned(),
+        tls_cert: config.server.tls.as_ref().map(|t| t.cert.clone()),
     };
-    if status != "200" {
+    let (status, body) = crate::cli::http::request(
+        &target,
+        "POST",
+        &path,
+        &token,
+        "text/plain; charset=utf-8",
+        text.as_bytes(),
+    )
+    .with_context(|| {
+        format!("the log is in use, but no server answers on {addr} (use --server)")
+    })?;
+    if status != 200 {
         bail!("the server refused the import ({status}): {}", body.trim());
     }
     let reply: serde_json::Value = serde_json::from_str(&body).context("the server's reply")?;
@@ -213,20 +203,6 @@ async fn import_remote(
         println!("the server appended {} event(s)", reply["appended"]);
     }
     Ok(())
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 fn check_command(

@@ -106,7 +106,10 @@ impl Server {
                     s.push_str(&line);
                     s.push('\n');
                 }
-                if let Some(rest) = line.strip_prefix("classpulse listening on http://") {
+                if let Some(rest) = line
+                    .strip_prefix("classpulse listening on http://")
+                    .or_else(|| line.strip_prefix("classpulse listening on https://"))
+                {
                     let addr = rest
                         .split_whitespace()
                         .next()

@@ -101,6 +101,10 @@ pub struct ServerConfig {
     /// is believed: behind them, the client's address is the last one in that header that is
     /// not itself a trusted proxy. Empty: the peer address is the client's.
     pub trusted_proxies: Vec<String>,
+    /// `[server.tls]`: serve `https://` and `wss://` with this certificate and key (absent:
+    /// plain HTTP, e.g. behind a TLS proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::server::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             handshake_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::{ConnInfo, DeriveCache, Ingest, frame};
 use crate::auth::Attempt;
 use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Fields};
-use crate::log::{AckTracker, FieldSpan, PendingEvent, Prepared};
+use crate::log::{AckTracker, FieldSpan, PendingEvent, Prepared, Refused};
 use crate::telemetry::Rejection;
 use axum::extract::ws::Message;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -404,12 +404,32 @@ impl Conn {
         }
         let events = std::mem::take(&mut self.pending);
         let n = events.len() as u64;
-        if self.ingest.writer.append(events).await.is_err() {
-            tracing::warn!(conn = self.id, "event log closed; events not accepted");
-            self.accepted -= n;
-            return;
+        match self
+            .ingest
+            .writer
+            .append_unless_failing(events, &self.ingest.log_health)
+            .await
+        {
+            Ok(()) => self.ingest.stats.add_accepted(n),
+            Err(Refused::Closed) => {
+                tracing::warn!(conn = self.id, "event log closed; events not accepted");
+                self.accepted -= n;
+            }
+            Err(Refused::Unavailable(why)) => {
+                // The client is told, and never acknowledged for these: it may send them again.
+                self.accepted -= n;
+                self.ingest
+                    .stats
+                    .add_rejected_n(Rejection::LogUnavailable, n);
+                tracing::warn!(conn = self.id, events = n, reason = %why, "events refused: the event log is not writable");
+                let reply = serde_json::json!({
+                    "status": "error",
+                    "reason": format!("{why}; the last {n} event(s) were not accepted: send them again later"),
+                    "refused": n,
+                });
+                self.replies.push(reply.to_string());
+            }
         }
-        self.ingest.stats.add_accepted(n);
     }
 
     async fn send_replies<W: Sink<Message> + Unpin>(&mut self, sink: &mut W) -> Result<(), ()> {

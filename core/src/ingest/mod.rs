@@ -15,7 +15,7 @@ pub use notify::Notifier;
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
 use crate::event::Lookup;
-use crate::log::LogWriter;
+use crate::log::{LogHealth, LogWriter};
 use crate::module::EventAdapter;
 use crate::telemetry::Stats;
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,8 @@ pub struct Ingest {
     pub auth: Authenticator,
     /// The log writer.
     pub writer: LogWriter,
+    /// Whether the log takes writes (events are refused while it does not).
+    pub log_health: Arc<LogHealth>,
     /// Counters.
     pub stats: Arc<Stats>,
     /// This node's id.
@@ -115,6 +117,7 @@ impl Ingest {
         config: IngestConfig,
         auth: Authenticator,
         writer: LogWriter,
+        log_health: Arc<LogHealth>,
         stats: Arc<Stats>,
         node: Arc<str>,
         clock: SharedClock,
@@ -126,6 +129,7 @@ impl Ingest {
             config,
             auth,
             writer,
+            log_health,
             stats,
             node,
             clock,

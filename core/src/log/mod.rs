@@ -16,4 +16,6 @@ pub mod writer;
 pub use health::LogHealth;
 pub use prepared::{FieldSpan, Prepared};
 pub use reader::{LogReader, ReadError};
-pub use writer::{AckTracker, CommittedLine, DurableBatch, LogWriter, PendingEvent, WriterConfig};
+pub use writer::{
+    AckTracker, CommittedLine, DurableBatch, LogWriter, PendingEvent, Refused, WriterConfig,
+};

@@ -6,10 +6,12 @@
 //! connection's [`AckTracker`] and (2) passes the batch to the router. So an acknowledged event
 //! is on disk, and no reducer sees an event that is not.
 //!
-//! When a write or sync fails (disk full, read-only), the segment is cut back to its last
-//! durable length, the failure is reported through [`LogHealth`], nothing in the batch is
-//! acknowledged, and the same batch is retried with backoff until it succeeds — ingest stalls
-//! behind the bounded queue meanwhile, rather than acknowledging what is not durable.
+//! When a write or sync fails (disk full, read-only), the failure is reported through
+//! [`LogHealth`] (ingest then refuses new events and tells the client; `/readyz` says why),
+//! nothing in the batch is acknowledged, the segment is closed, and the same batch is retried
+//! with backoff until it succeeds: each retry reopens the segment and cuts it back to its last
+//! durable length first, so nothing half-written stays. Holding no file open while failing is
+//! what lets an operator remount a read-only file system read-write again.
 
 use super::LogHealth;
 use super::prepared::Prepared;
@@ -144,6 +146,17 @@ enum Request {
     Close,
 }
 
+/// Why events were not queued for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The writer has shut down.
+    #[error("the event log is closed")]
+    Closed,
+    /// The log cannot take writes now (the reason, e.g. the disk is full).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// The writer thread is gone (shut down).
 #[derive(Debug, thiserror::Error)]
 #[error("the event log is closed")]
@@ -188,9 +201,21 @@ impl LogWriter {
                 (seg, 0, 0)
             }
         };
+        // Only a damaged last line can claim the very last sequence number (found by fuzzing:
+        // it used to overflow here). Say so rather than wrap around to 0.
+        let Some(next) = last_seq.checked_add(1) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the last line of {} claims sequence number {last_seq}, so the log cannot go on; \
+                     the line is damaged: move it (or the segment) aside",
+                    current.path.display()
+                ),
+            ));
+        };
         let file = segment::open_append(&current.path)?;
         segment::sync_dir(&config.dir)?;
-        let next_seq = Arc::new(AtomicU64::new(last_seq + 1));
+        let next_seq = Arc::new(AtomicU64::new(next));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let thread = Thread {
             config,
@@ -198,7 +223,8 @@ impl LogWriter {
             health,
             committed,
             rx,
-            file,
+            file: Some(file),
+            path: current.path.clone(),
             segment_len: len,
             next_seq: next_seq.clone(),
             last_time: Timestamp::ZERO,
@@ -221,6 +247,39 @@ impl LogWriter {
             .send(Request::Events(events))
             .await
             .map_err(|_| LogClosed)
+    }
+
+    /// Queues events unless the log is failing: while `health` reports a problem (or starts to
+    /// while this waits for room in the queue), the events are handed back with the reason,
+    /// so the caller can refuse them instead of waiting behind a disk that is full.
+    ///
+    /// # Errors
+    /// [`Refused::Closed`] once the writer has shut down; [`Refused::Unavailable`] while the log
+    /// cannot take writes.
+    pub async fn append_unless_failing(
+        &self,
+        events: Vec<PendingEvent>,
+        health: &LogHealth,
+    ) -> Result<(), Refused> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let failed = health.failed();
+        tokio::pin!(failed);
+        failed.as_mut().enable();
+        if let Some(reason) = health.problem() {
+            return Err(Refused::Unavailable(reason));
+        }
+        tokio::select! {
+            permit = self.tx.reserve() => match permit {
+                Ok(permit) => {
+                    permit.send(Request::Events(events));
+                    Ok(())
+                }
+                Err(_) => Err(Refused::Closed),
+            },
+            () = failed => Err(Refused::Unavailable(health.problem().unwrap_or_default())),
+        }
     }
 
     /// Asks the writer to commit what it has been given and stop. Later appends fail with
@@ -246,7 +305,10 @@ struct Thread {
     health: Arc<LogHealth>,
     committed: mpsc::Sender<DurableBatch>,
     rx: mpsc::Receiver<Request>,
-    file: File,
+    /// The current segment, open for appending; `None` after a failed write (reopened, and cut
+    /// back to `segment_len`, by the next attempt).
+    file: Option<File>,
+    path: PathBuf,
     segment_len: u64,
     next_seq: Arc<AtomicU64>,
     last_time: Timestamp,
@@ -300,7 +362,9 @@ impl Thread {
             }
             last_commit = Instant::now();
         }
-        if let Err(e) = self.file.sync_data() {
+        if let Some(file) = &self.file
+            && let Err(e) = file.sync_data()
+        {
             tracing::error!(error = %e, "final sync of the event log failed");
         }
         tracing::debug!("log writer stopped");
@@ -346,8 +410,13 @@ impl Thread {
                             "event log write failed; not acknowledging, retrying");
                     }
                     self.health.fail(format!("event log not writable: {e}"));
-                    if let Err(e) = self.file.set_len(self.segment_len) {
-                        tracing::debug!(error = %e, "could not cut the failed write back");
+                    // Cut off whatever part was written, now (a full disk still lets a file
+                    // shrink), and again when the next attempt reopens the segment; closed
+                    // meanwhile.
+                    if let Some(file) = self.file.take()
+                        && let Err(e) = file.set_len(self.segment_len)
+                    {
+                        tracing::debug!(error = %e, "could not cut the failed write back yet");
                     }
                     if self.rx.is_closed() && failures > 20 {
                         tracing::error!(
@@ -393,9 +462,18 @@ impl Thread {
     }
 
     fn write_and_sync(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf)?;
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let file = segment::open_append(&self.path)?;
+                // A failed attempt may have written part of its batch: cut it off.
+                file.set_len(self.segment_len)?;
+                self.file.insert(file)
+            }
+        };
+        file.write_all(buf)?;
         if self.config.fsync {
-            self.file.sync_data()?;
+            file.sync_data()?;
         }
         Ok(())
     }
@@ -407,9 +485,10 @@ impl Thread {
             Ok(f)
         }) {
             Ok(file) => {
-                self.file = file;
-                self.segment_len = 0;
                 tracing::debug!(segment = %path.display(), "new log segment");
+                self.file = Some(file);
+                self.path = path;
+                self.segment_len = 0;
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not start a new log segment; continuing in the current one")

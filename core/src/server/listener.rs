@@ -1,6 +1,7 @@
-//! The accept loop: each TCP connection gets an HTTP/1.1 connection (upgradable to a
-//! WebSocket) that must send its request head within `server.handshake_timeout_secs`, and its
-//! peer address as [`ConnectInfo`]. On shutdown the loop stops accepting and lets open HTTP
+//! The accept loop: each TCP connection (after its TLS handshake, with `[server.tls]`) gets an
+//! HTTP/1.1 connection (upgradable to a WebSocket) that must send its request head within
+//! `server.handshake_timeout_secs` — the TLS handshake must fit in that time too — and its peer
+//! address as [`ConnectInfo`]. On shutdown the loop stops accepting and lets open HTTP
 //! exchanges finish; upgraded sockets are the runtime's to drain.
 //!
 //! Ours rather than `axum::serve` because that one has no handshake timeout: a client that
@@ -41,13 +42,27 @@ pub(crate) async fn accept_loop(runtime: &Arc<Runtime>, listener: TcpListener, a
             },
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            handshake,
-            shutdown.clone(),
-        ));
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        match &runtime.tls {
+            None => {
+                connections.spawn(serve_connection(stream, peer, app, handshake, shutdown));
+            }
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                connections.spawn(async move {
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, app, handshake, shutdown).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => {
+                            crate::telemetry::metrics::limit_hit("handshake_timeout");
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     connections.close();

@@ -10,8 +10,10 @@ mod health;
 mod ingest_ws;
 pub mod listener;
 mod state_api;
+pub mod tls;
 
 pub use client_ip::TrustedProxies;
+pub use tls::TlsConfig;
 
 use crate::runtime::Runtime;
 use axum::Router;
