@@ -180,6 +180,8 @@ struct Shared {
     stop: AtomicBool,
     commands: AtomicU64,
     messages: AtomicU64,
+    /// `{"status":"resync"}` messages: the server dropped notifications.
+    resyncs: AtomicU64,
 }
 
 /// The `what` of an office-hours notification, found without parsing the rest.
@@ -218,6 +220,9 @@ async fn student(ws: Ws, a: Arc<Args>, shared: Arc<Shared>, seed: u64) {
                 let Some(Ok(Message::Text(text))) = m else { return };
                 let now = Instant::now();
                 shared.messages.fetch_add(1, Ordering::Relaxed);
+                if text.as_str().contains("\"resync\"") {
+                    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                }
                 match what(text.as_str()) {
                     Some("offer") => {
                         give_up = None;
@@ -264,6 +269,9 @@ async fn ta(ws: Ws, id: String, a: Arc<Args>, shared: Arc<Shared>, seed: u64) {
             m = stream.next() => {
                 let Some(Ok(Message::Text(text))) = m else { return };
                 shared.messages.fetch_add(1, Ordering::Relaxed);
+                if text.as_str().contains("\"resync\"") {
+                    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                }
                 match what(text.as_str()) {
                     // The answer to a call (or to going on duty): nobody waiting means the next
                     // student who joins is called for this TA; that is not a timed call.
@@ -353,6 +361,7 @@ async fn main() {
         stop: AtomicBool::new(false),
         commands: AtomicU64::new(0),
         messages: AtomicU64::new(0),
+        resyncs: AtomicU64::new(0),
     });
 
     // Open every page first (a few hundred at a time), then let everyone act.
@@ -459,6 +468,10 @@ async fn main() {
         pct(99.0),
         pct(100.0),
         v.len()
+    );
+    println!(
+        "pages told to resync (notifications dropped by the server): {}",
+        shared.resyncs.load(Ordering::Relaxed)
     );
     println!(
         "server CPU {:.2} cores; this load generator {:.2} cores",
