@@ -273,23 +273,19 @@ impl Router {
     /// one per notification) keeps a burst — a TA opening office hours tells every student in
     /// line — from overrunning the subscribers' bounded buffers.
     async fn notify(&self, notifications: Vec<(crate::reducer::Recipient, serde_json::Value)>) {
-        for chunk in notifications.chunks(NOTIFY_CHUNK) {
+        let mut notifications = notifications;
+        for chunk in notifications.chunks_mut(NOTIFY_CHUNK) {
             let mut out = Vec::with_capacity(chunk.len() * 256);
             out.push(b'[');
-            for (i, (to, message)) in chunk.iter().enumerate() {
+            for (i, (to, message)) in chunk.iter_mut().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"{\"to\":");
-                let message = match message {
-                    // The socket message's `status` defaults to "notify".
-                    serde_json::Value::Object(m) if !m.contains_key("status") => {
-                        let mut m = m.clone();
-                        m.insert("status".into(), "notify".into());
-                        serde_json::Value::Object(m)
-                    }
-                    _ => message.clone(),
-                };
+                // The socket message's `status` defaults to "notify".
+                if let serde_json::Value::Object(m) = message {
+                    m.entry("status").or_insert_with(|| "notify".into());
+                }
                 if serde_json::to_writer(&mut out, to).is_err() || {
                     out.extend_from_slice(b",\"message\":");
                     serde_json::to_writer(&mut out, &message).is_err()
