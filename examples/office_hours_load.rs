@@ -51,6 +51,8 @@ struct Args {
     patience: f64,
     duration: f64,
     warmup: f64,
+    /// Extra lines for the server's config.toml (`--config-extra`), e.g. `[log]\nfsync = false`.
+    config_extra: String,
 }
 
 fn args() -> Args {
@@ -67,6 +69,7 @@ fn args() -> Args {
         patience: 20.0,
         duration: 30.0,
         warmup: 10.0,
+        config_extra: String::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -86,6 +89,7 @@ fn args() -> Args {
             "--patience" => a.patience = value.parse().unwrap_or_else(|_| bad("SECONDS")),
             "--duration" => a.duration = value.parse().unwrap_or_else(|_| bad("SECONDS")),
             "--warmup" => a.warmup = value.parse().unwrap_or_else(|_| bad("SECONDS")),
+            "--config-extra" => a.config_extra = value.replace("\\n", "\n"),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -132,7 +136,10 @@ fn setup(dir: &Path, a: &Args) -> PathBuf {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        "[roster]\nfiles = [\"roster.toml\"]\n\n[ingest]\nmax_events_per_second = 0\n",
+        format!(
+            "[roster]\nfiles = [\"roster.toml\"]\n\n[ingest]\nmax_events_per_second = 0\n\n{}\n",
+            a.config_extra
+        ),
     )
     .unwrap();
     config
@@ -141,8 +148,9 @@ fn setup(dir: &Path, a: &Args) -> PathBuf {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A page's socket from source address 127.0.0.`source`, with its lock fields sent.
-async fn page(server: SocketAddr, source: u8, user: &str, course: &str) -> Ws {
+/// A page's socket from source address 127.0.0.`source`, with its lock fields sent (asking
+/// for acks when `acks`).
+async fn page(server: SocketAddr, source: u8, user: &str, course: &str, acks: bool) -> Ws {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket
         .bind(SocketAddr::new(
@@ -159,7 +167,7 @@ async fn page(server: SocketAddr, source: u8, user: &str, course: &str) -> Ws {
     .await
     .expect("upgrades");
     let header = serde_json::json!({"event": "lock_fields", "fields": {
-        "source": SOURCE, "user_id": user, "course_id": course}});
+        "source": SOURCE, "user_id": user, "course_id": course, "ack": acks}});
     ws.send(Message::Text(header.to_string().into()))
         .await
         .unwrap();
@@ -176,10 +184,14 @@ struct Shared {
     calls: Mutex<HashMap<String, Instant>>,
     /// Call → notification latencies measured in the window, in µs.
     samples: Mutex<Vec<u32>>,
+    /// Call → the server's ack of it (durable in the log), in µs.
+    acked: Mutex<Vec<u32>>,
     measuring: AtomicBool,
     stop: AtomicBool,
     commands: AtomicU64,
     messages: AtomicU64,
+    /// `{"status":"resync"}` messages: the server dropped notifications.
+    resyncs: AtomicU64,
 }
 
 /// The `what` of an office-hours notification, found without parsing the rest.
@@ -218,6 +230,9 @@ async fn student(ws: Ws, a: Arc<Args>, shared: Arc<Shared>, seed: u64) {
                 let Some(Ok(Message::Text(text))) = m else { return };
                 let now = Instant::now();
                 shared.messages.fetch_add(1, Ordering::Relaxed);
+                if text.as_str().contains("\"resync\"") {
+                    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                }
                 match what(text.as_str()) {
                     Some("offer") => {
                         give_up = None;
@@ -258,12 +273,29 @@ async fn ta(ws: Ws, id: String, a: Arc<Args>, shared: Arc<Shared>, seed: u64) {
     let mut last_call = TokioInstant::now() + Duration::from_secs_f64(2.0 * rng.next());
     let mut next: Option<(TokioInstant, &str)> = Some((last_call, "ta_on_duty"));
     let far = TokioInstant::now() + Duration::from_secs(86_400);
+    // Frames sent, and the calls not acknowledged yet: (frame number, when).
+    let mut sent = 0u64;
+    let mut unacked: std::collections::VecDeque<(u64, Instant)> = Default::default();
     loop {
         let wake = next.map_or(far, |(t, _)| t);
         tokio::select! {
             m = stream.next() => {
                 let Some(Ok(Message::Text(text))) = m else { return };
                 shared.messages.fetch_add(1, Ordering::Relaxed);
+                if text.as_str().contains("\"resync\"") {
+                    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(rest) = text.as_str().strip_prefix("{\"status\":\"ack\",\"count\":") {
+                    let count: u64 = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0").parse().unwrap_or(0);
+                    let now = Instant::now();
+                    while unacked.front().is_some_and(|(n, _)| *n <= count) {
+                        let (_, at) = unacked.pop_front().unwrap();
+                        if shared.measuring.load(Ordering::Relaxed) {
+                            shared.acked.lock().unwrap().push(now.duration_since(at).as_micros() as u32);
+                        }
+                    }
+                    continue;
+                }
                 match what(text.as_str()) {
                     // The answer to a call (or to going on duty): nobody waiting means the next
                     // student who joins is called for this TA; that is not a timed call.
@@ -281,9 +313,11 @@ async fn ta(ws: Ws, id: String, a: Arc<Args>, shared: Arc<Shared>, seed: u64) {
             () = tokio::time::sleep_until(wake) => {
                 if shared.stop.load(Ordering::Relaxed) { return }
                 let Some((_, kind)) = next.take() else { continue };
+                sent += 1;
                 if kind != "session_ended" {
                     last_call = TokioInstant::now();
                     shared.calls.lock().unwrap().insert(id.clone(), Instant::now());
+                    unacked.push_back((sent, Instant::now()));
                 }
                 if sink.send(command(kind)).await.is_err() { return }
                 shared.commands.fetch_add(1, Ordering::Relaxed);
@@ -349,10 +383,12 @@ async fn main() {
     let shared = Arc::new(Shared {
         calls: Mutex::new(HashMap::new()),
         samples: Mutex::new(Vec::new()),
+        acked: Mutex::new(Vec::new()),
         measuring: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         commands: AtomicU64::new(0),
         messages: AtomicU64::new(0),
+        resyncs: AtomicU64::new(0),
     });
 
     // Open every page first (a few hundred at a time), then let everyone act.
@@ -385,7 +421,7 @@ async fn main() {
         let opened = futures_util::future::join_all(chunk.iter().map(|p| {
             let source = 2 + (n % a.addresses as usize) as u8;
             n += 1;
-            page(addr, source, &p.user, &p.course)
+            page(addr, source, &p.user, &p.course, p.is_ta)
         }))
         .await;
         pages.extend(opened.into_iter().zip(chunk.iter().map(|p| Pending {
@@ -459,6 +495,24 @@ async fn main() {
         pct(99.0),
         pct(100.0),
         v.len()
+    );
+    let mut acks = shared.acked.lock().unwrap().clone();
+    acks.sort_unstable();
+    let apct = |p: f64| -> f64 {
+        if acks.is_empty() {
+            return f64::NAN;
+        }
+        f64::from(acks[((p / 100.0) * (acks.len() - 1) as f64).round() as usize]) / 1000.0
+    };
+    println!(
+        "call_next -> its ack (durable in the log): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+        apct(50.0),
+        apct(90.0),
+        apct(99.0)
+    );
+    println!(
+        "pages told to resync (notifications dropped by the server): {}",
+        shared.resyncs.load(Ordering::Relaxed)
     );
     println!(
         "server CPU {:.2} cores; this load generator {:.2} cores",

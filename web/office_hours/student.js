@@ -89,6 +89,11 @@
   }
 
   function onMessage(m) {
+    if (m.status === "resync") {
+      // The server dropped notifications: read the status again (spread over a few seconds).
+      if (state.course) setTimeout(refresh, Math.random() * 3000);
+      return;
+    }
     if (m.status !== "office_hours" || !m.me || m.me.course_id !== state.course) return;
     const before = state.me && state.me.state;
     state.me = m.me;

@@ -16,10 +16,12 @@ pub struct Notifier {
     sockets: DashMap<String, Vec<(u64, mpsc::Sender<String>)>>,
 }
 
+/// One notification as published: the message is forwarded to sockets as it is.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     to: Recipient,
-    message: serde_json::Value,
+    #[serde(borrow)]
+    message: &'a serde_json::value::RawValue,
 }
 
 impl Notifier {
@@ -43,31 +45,42 @@ impl Notifier {
         }
     }
 
-    /// Delivers one published notification to this node's sockets. Returns how many got it.
+    /// Delivers one published message — an array of notifications (see
+    /// [`NOTIFICATIONS`]) — to this node's sockets. Returns how many socket messages went out.
     pub fn deliver(&self, payload: &[u8]) -> usize {
-        let Ok(envelope) = serde_json::from_slice::<Envelope>(payload) else {
-            tracing::warn!("ignoring a malformed notification");
+        let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope<'_>>>(payload) else {
+            tracing::warn!("ignoring a malformed notification message");
             return 0;
         };
-        let Recipient::Student(student) = envelope.to else {
-            // Course-wide recipients are served by the dashboards hub.
-            return 0;
-        };
-        let mut message = envelope.message;
-        if let Some(obj) = message.as_object_mut() {
-            obj.entry("status").or_insert_with(|| "notify".into());
-        }
-        let text = message.to_string();
         let mut sent = 0;
-        if let Some(list) = self.sockets.get(&student) {
+        for envelope in envelopes {
+            let Recipient::Student(student) = envelope.to else {
+                // Course-wide recipients are served by the dashboards hub.
+                continue;
+            };
+            let Some(list) = self.sockets.get(&student) else {
+                continue;
+            };
+            let text = envelope.message.get();
             for (_, tx) in list.iter() {
                 // A socket too far behind misses it rather than holding the server up.
-                if tx.try_send(text.clone()).is_ok() {
+                if tx.try_send(text.to_owned()).is_ok() {
                     sent += 1;
                 }
             }
         }
         sent
+    }
+
+    /// Tells every socket on this node that notifications were lost, so pages that show state
+    /// from them read it again (`{"status":"resync"}`).
+    pub fn resync(&self) {
+        const RESYNC: &str = "{\"status\":\"resync\"}";
+        for list in self.sockets.iter() {
+            for (_, tx) in list.iter() {
+                let _ = tx.try_send(RESYNC.to_owned());
+            }
+        }
     }
 
     /// Delivers notifications from pub/sub until `shutdown`.
@@ -84,10 +97,55 @@ impl Notifier {
                 () = shutdown.cancelled() => return,
                 d = sub.next() => match d {
                     Some(Delivery::Message(bytes)) => { self.deliver(&bytes); }
-                    Some(Delivery::Lagged(n)) => tracing::warn!(missed = n, "notifications dropped: delivery fell behind"),
+                    Some(Delivery::Lagged(n)) => {
+                        tracing::warn!(missed = n, "notifications dropped: delivery fell behind");
+                        self.resync();
+                    }
                     None => return,
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_reaches_each_students_sockets_in_order_and_a_lag_asks_for_a_resync() {
+        let notifier = Notifier::default();
+        let (a1, mut ra1) = mpsc::channel(8);
+        let (a2, mut ra2) = mpsc::channel(8);
+        let (b, mut rb) = mpsc::channel(8);
+        notifier.register("ann", 1, a1);
+        notifier.register("ann", 2, a2);
+        notifier.register("bob", 3, b);
+        let batch = br#"[{"to":{"kind":"student","id":"ann"},"message":{"status":"office_hours","what":"offer"}},
+            {"to":{"kind":"course_staff","id":"C1"},"message":{"status":"notify"}},
+            {"to":{"kind":"student","id":"bob"},"message":{"status":"office_hours","what":"position"}},
+            {"to":{"kind":"student","id":"ann"},"message":{"status":"office_hours","what":"session"}},
+            {"to":{"kind":"student","id":"zed"},"message":{"status":"office_hours"}}]"#;
+        assert_eq!(
+            notifier.deliver(batch),
+            5,
+            "2 + 2 to Ann's sockets, 1 to Bob's"
+        );
+        for rx in [&mut ra1, &mut ra2] {
+            assert_eq!(
+                rx.try_recv().unwrap(),
+                r#"{"status":"office_hours","what":"offer"}"#
+            );
+            assert_eq!(
+                rx.try_recv().unwrap(),
+                r#"{"status":"office_hours","what":"session"}"#
+            );
+        }
+        assert!(rb.try_recv().unwrap().contains("position"));
+        assert_eq!(notifier.deliver(b"{not json"), 0);
+        notifier.resync();
+        for rx in [&mut ra1, &mut ra2, &mut rb] {
+            assert_eq!(rx.try_recv().unwrap(), r#"{"status":"resync"}"#);
         }
     }
 }

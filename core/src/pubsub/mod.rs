@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 /// Topic carrying state changes: a JSON array of `{"module","reducer","key"}` per applied batch.
 pub const STATE_CHANGES: &str = "state.changes";
-/// Topic carrying notifications from reducers' `Notify` effects.
+/// Topic carrying notifications from reducers' `Notify` effects: a JSON array of
+/// `{"to": recipient, "message": object}` per applied batch (several for a very large one), in
+/// the order the reducers asked; each `message` has its `status`.
 pub const NOTIFICATIONS: &str = "notify";
 
 /// What a subscription yields.

@@ -193,6 +193,7 @@ impl Router {
         }
 
         let mut changes = Vec::new();
+        let mut notifications = Vec::new();
         // A fired timer leaves the table before the effects of its own event apply, so a
         // reducer may re-arm the same id while handling it (the sort below is stable).
         let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = events
@@ -215,7 +216,7 @@ impl Router {
                 match effect {
                     Effect::Notify { to, message } => {
                         if mode == Mode::Live {
-                            self.notify(to, message).await;
+                            notifications.push((to, message));
                         }
                     }
                     Effect::Timer(request) => timer_ops.push((
@@ -230,6 +231,9 @@ impl Router {
                     }
                 }
             }
+        }
+        if !notifications.is_empty() {
+            self.notify(notifications).await;
         }
         if !timer_ops.is_empty() {
             timer_ops.sort_by_key(|(pos, _)| *pos);
@@ -271,18 +275,43 @@ impl Router {
         }
     }
 
-    async fn notify(&self, to: crate::reducer::Recipient, message: serde_json::Value) {
-        let payload = serde_json::json!({ "to": to, "message": message });
-        match serde_json::to_vec(&payload) {
-            Ok(bytes) => {
-                if let Err(e) = self.pubsub.publish(NOTIFICATIONS, Bytes::from(bytes)).await {
-                    tracing::warn!(error = %e, "could not publish a notification");
+    /// Publishes a batch's notifications, in order, as few messages as possible: a JSON array
+    /// of `{"to", "message"}` per [`NOTIFY_CHUNK`] notifications. One message per batch (not
+    /// one per notification) keeps a burst — a TA opening office hours tells every student in
+    /// line — from overrunning the subscribers' bounded buffers.
+    async fn notify(&self, notifications: Vec<(crate::reducer::Recipient, serde_json::Value)>) {
+        let mut notifications = notifications;
+        for chunk in notifications.chunks_mut(NOTIFY_CHUNK) {
+            let mut out = Vec::with_capacity(chunk.len() * 256);
+            out.push(b'[');
+            for (i, (to, message)) in chunk.iter_mut().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
+                out.extend_from_slice(b"{\"to\":");
+                // The socket message's `status` defaults to "notify".
+                if let serde_json::Value::Object(m) = message {
+                    m.entry("status").or_insert_with(|| "notify".into());
+                }
+                if serde_json::to_writer(&mut out, to).is_err() || {
+                    out.extend_from_slice(b",\"message\":");
+                    serde_json::to_writer(&mut out, &message).is_err()
+                } {
+                    tracing::warn!("notification does not serialize");
+                    return;
+                }
+                out.push(b'}');
             }
-            Err(e) => tracing::warn!(error = %e, "notification does not serialize"),
+            out.push(b']');
+            if let Err(e) = self.pubsub.publish(NOTIFICATIONS, Bytes::from(out)).await {
+                tracing::warn!(error = %e, "could not publish notifications");
+            }
         }
     }
 }
+
+/// Notifications per published message at most (a batch with more publishes several).
+const NOTIFY_CHUNK: usize = 4096;
 
 /// A batch-local state key: (reducer index, scope key, precomputed hash).
 #[derive(Clone)]

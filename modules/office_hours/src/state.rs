@@ -241,7 +241,8 @@ impl QueueState {
 
     /// The estimated wait of the student at `position` (1 = next), in seconds: none while
     /// office hours are closed; zero when a TA on duty is waiting for a student to call;
-    /// otherwise ⌈(position − idle TAs) / TAs on duty⌉ × the average recent session length.
+    /// otherwise ⌈(position − idle TAs) / TAs on duty⌉ × the average recent session length,
+    /// rounded up to whole minutes.
     pub fn estimate_secs(&self, position: usize, default_us: i64) -> Option<u64> {
         let tas = self.on_duty.len();
         if tas == 0 {
@@ -252,7 +253,10 @@ impl QueueState {
             return Some(0);
         }
         let rounds = (position - idle).div_ceil(tas) as i64;
-        Some(((rounds * self.service_us(default_us)) / 1_000_000).max(0) as u64)
+        let secs = ((rounds * self.service_us(default_us)) / 1_000_000).max(0) as u64;
+        // Whole minutes: an estimate is not more precise than that, and students are told
+        // again only when it moves by a minute, not at every session's end.
+        Some(secs.div_ceil(60) * 60)
     }
 
     /// Every waiting student's position and estimate, in line order.

@@ -254,8 +254,12 @@ async fn reminder_courses_notify_staff_instead_of_opening_the_queue() {
     let note = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if let Some(Delivery::Message(bytes)) = notes.next().await {
-                let v: Value = serde_json::from_slice(&bytes).unwrap();
-                if v["message"]["kind"] == "office_hours_reminder" {
+                // One message per applied batch: an array of notifications.
+                let batch: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+                if let Some(v) = batch
+                    .into_iter()
+                    .find(|v| v["message"]["kind"] == "office_hours_reminder")
+                {
                     return v;
                 }
             }
