@@ -298,4 +298,11 @@ async fn a_full_then_read_only_disk_is_survived() {
     );
     server.stop();
     drop(mount);
+    let total = acked + 11;
+    eprintln!(
+        "disk trouble: {acked} events acknowledged before the disk was full; 1 held, not \
+         acknowledged, while 18 were refused and the clients told (10 full, 5 read-only, 3 \
+         from a second client); after recovery {total} acknowledged in all, the same {total} \
+         found after a restart"
+    );
 }
