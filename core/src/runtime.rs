@@ -347,6 +347,8 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
+        // The store reflects the log through here, also when a snapshot left no tail to replay.
+        stats.note_applied(applied_through);
         match timers.load(&*kvs).await {
             Ok(0) => {}
             Ok(pending) => tracing::info!(timers = pending, "pending timers restored"),
