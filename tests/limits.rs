@@ -290,6 +290,148 @@ async fn max_dashboards_per_user_refuses_the_next_dashboard_only() {
     server.stop();
 }
 
+#[tokio::test]
+async fn max_subscriptions_refuses_the_next_view_only() {
+    let dir = TempDir::new("lim-subs");
+    let accounts = dir.path().join("accounts.toml");
+    add_user(dir.path(), &accounts, "t.a", "Teacher A", PASSWORD, false);
+    let server = start(
+        dir.path(),
+        "[roster]\nmode = \"all\"\n\n[accounts]\nfile = \"accounts.toml\"\n\n\
+         [dashboard]\nmax_subscriptions = 2\n",
+    );
+    let cookie = login(&server, "t.a", PASSWORD).await;
+    let mut dash = dashboard_socket(&server, Some(&cookie), None, None)
+        .await
+        .unwrap();
+    assert_eq!(recv(&mut dash, T).await.unwrap()["type"], "welcome");
+    let subscribe = |sub: &str| json!({"type": "subscribe", "sub": sub, "course": "all", "view": "writing.class"});
+    for sub in ["a", "b"] {
+        send_json(&mut dash, &subscribe(sub)).await;
+        assert_eq!(
+            recv_type(&mut dash, "snapshot", T).await.unwrap()["sub"],
+            sub
+        );
+    }
+    send_json(&mut dash, &subscribe("c")).await;
+    let refused = recv_type(&mut dash, "error", T).await.unwrap();
+    assert_eq!(
+        (refused["code"].as_str(), refused["sub"].as_str()),
+        (Some("too_many_subscriptions"), Some("c")),
+        "{refused}"
+    );
+    // Replacing a subscription is no new one; the socket still answers.
+    send_json(&mut dash, &subscribe("a")).await;
+    assert_eq!(
+        recv_type(&mut dash, "snapshot", T).await.unwrap()["sub"],
+        "a"
+    );
+    send_json(&mut dash, &json!({"type": "ping"})).await;
+    assert!(recv_type(&mut dash, "pong", T).await.is_some());
+    // Dropping one frees its place.
+    send_json(&mut dash, &json!({"type": "unsubscribe", "sub": "b"})).await;
+    assert!(recv_type(&mut dash, "unsubscribed", T).await.is_some());
+    send_json(&mut dash, &subscribe("c")).await;
+    assert_eq!(
+        recv_type(&mut dash, "snapshot", T).await.unwrap()["sub"],
+        "c"
+    );
+    // The same person's second dashboard has its own allowance.
+    let mut other = dashboard_socket(&server, Some(&cookie), None, None)
+        .await
+        .unwrap();
+    assert_eq!(recv(&mut other, T).await.unwrap()["type"], "welcome");
+    send_json(&mut other, &subscribe("a")).await;
+    assert_eq!(
+        recv_type(&mut other, "snapshot", T).await.unwrap()["sub"],
+        "a"
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn max_held_events_refuses_past_the_limit_and_keeps_the_rest() {
+    let dir = TempDir::new("lim-held");
+    let config = config(
+        dir.path(),
+        "[auth]\nmethods = [\"token\"]\ntoken_secret = \"a-token-secret-for-limit-tests\"\n\n\
+         [ingest]\nmax_held_events = 5\n",
+    );
+    let (ok, token, err) = run_cli(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "token",
+            "issue",
+            "--student",
+            "s1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let token = token.trim().to_owned();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    // No credentials yet: five events are held, the next two refused, each with the reason.
+    let mut ws = connect(&server.ws_url()).await;
+    send_json(
+        &mut ws,
+        &json!({"event": "lock_fields", "fields": {"source": "org.example", "ack": true}}),
+    )
+    .await;
+    for i in 0..7 {
+        send_json(&mut ws, &json!({"event": "e", "i": i})).await;
+    }
+    for _ in 0..2 {
+        let error = recv_status(&mut ws, "error", T).await.expect("refused");
+        assert!(
+            error["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("not authenticated: more than 5 events held"),
+            "{error}"
+        );
+    }
+    // Another connection is not affected.
+    let mut other = connect(&server.ws_url()).await;
+    send_json(
+        &mut other,
+        &json!({"event": "lock_fields", "fields": {"source": "org.example", "token": token, "ack": true}}),
+    )
+    .await;
+    send_acked(&mut other, 3, 3).await;
+    // The credential arrives: the five held events are accepted, in order, as that student.
+    // (Like Learning Observer, a `lock_fields` repeating the current source is ignored, so
+    // this one carries no source.)
+    send_json(
+        &mut ws,
+        &json!({"event": "lock_fields", "fields": {"token": token}}),
+    )
+    .await;
+    let auth = recv_status(&mut ws, "auth", T)
+        .await
+        .expect("authenticated");
+    assert_eq!(auth["user_id"], "s1", "{auth}");
+    loop {
+        let ack = recv_status(&mut ws, "ack", T).await.expect("acknowledged");
+        if ack["count"] == 5 {
+            break;
+        }
+    }
+    let held: Vec<i64> = server
+        .log()
+        .iter()
+        .filter(|line| line["client"]["event"] == "e")
+        .map(|line| line["client"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        held,
+        [0, 1, 2, 0, 1, 2, 3, 4],
+        "the other socket's 3, then the held 5"
+    );
+    healthy(&server).await;
+    server.stop();
+}
+
 /// Reads until the server closes the socket; returns how long that took (`None`: still open
 /// at `within`).
 async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> Option<Duration> {
