@@ -608,3 +608,34 @@ async fn a_signed_in_page_is_its_session_on_the_ingest_socket() {
     let _: Option<DesiredMember> = None;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_question_over_the_limit_is_refused_and_nothing_else_is() {
+    let oh = OfficeHoursConfig {
+        max_question_chars: 10,
+        ..OfficeHoursConfig::default()
+    };
+    let (_dir, s) = server("question-limit", oh).await;
+    let mut s1 = s.client("s1").await;
+    let mut s2 = s.client("s2").await;
+    // Eleven characters (counted as characters, not bytes): refused, with the limit named.
+    s1.send(json!({"event": "join", "question": "Rekursión??"}))
+        .await;
+    let refused = s1.expect("refused").await;
+    assert_eq!(
+        refused["message"],
+        "Your question is longer than 10 characters; shorten it."
+    );
+    // Exactly at the limit, from another student: joins.
+    s2.send(json!({"event": "join", "question": "Recursión?"}))
+        .await;
+    assert_eq!(s2.expect("joined").await["me"]["position"], 1);
+    // The refused student may join again with a shorter question.
+    s1.send(json!({"event": "join", "question": "Loops"})).await;
+    assert_eq!(s1.expect("joined").await["me"]["position"], 2);
+    s.settle().await;
+    let q = s.queue(COURSE).await;
+    assert_eq!(q.line.len(), 2);
+    assert_eq!(q.line[0].question, "Recursión?");
+    s.stop().await;
+}
