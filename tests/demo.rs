@@ -41,7 +41,10 @@ async fn the_demo_shows_a_class_typing_within_a_minute() {
     .await;
     assert_eq!(status, 200);
     for course in ["all", "demo-1", "demo-2"] {
-        assert!(courses.contains(&format!("\"{course}\"")), "{course}: {courses}");
+        assert!(
+            courses.contains(&format!("\"{course}\"")),
+            "{course}: {courses}"
+        );
     }
     let mut dash = dashboard_socket(&server, Some(&cookie), None, None)
         .await

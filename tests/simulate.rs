@@ -90,7 +90,10 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
 
     let oh = &report["office_hours"];
     let total = &oh["total"];
-    assert_eq!(total["acked"], total["events"], "every command logged: {oh}");
+    assert_eq!(
+        total["acked"], total["events"],
+        "every command logged: {oh}"
+    );
     for key in ["unanswered", "resyncs", "connect_errors"] {
         assert_eq!(total[key], 0, "{key}: {oh}");
     }
@@ -130,14 +133,26 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
         let refused = &tally["refused"];
         let done = |event: &str| n(sent, event) - n(refused, event);
         let stats = get(format!("/api/office_hours/{course}/stats")).await["stats"].clone();
-        assert_eq!(n(&stats, "joins"), done("join"), "{course}: {stats} vs {tally}");
-        assert_eq!(n(&stats, "cancels"), done("cancel"), "{course}: {stats} vs {tally}");
+        assert_eq!(
+            n(&stats, "joins"),
+            done("join"),
+            "{course}: {stats} vs {tally}"
+        );
+        assert_eq!(
+            n(&stats, "cancels"),
+            done("cancel"),
+            "{course}: {stats} vs {tally}"
+        );
         assert_eq!(
             n(&stats, "accepted"),
             done("offer_accepted"),
             "{course}: {stats} vs {tally}"
         );
-        assert_eq!(n(&stats, "offers"), n(tally, "offers"), "{course}: {stats} vs {tally}");
+        assert_eq!(
+            n(&stats, "offers"),
+            n(tally, "offers"),
+            "{course}: {stats} vs {tally}"
+        );
         assert_eq!(
             n(&stats, "no_shows"),
             n(tally, "expired"),
@@ -154,7 +169,10 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
             .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
         assert_eq!(per_ta, n(&stats, "accepted"), "{course}: {stats}");
         // Office hours took place: students joined, were called and helped.
-        assert!(n(&stats, "joins") > 0 && n(&stats, "accepted") > 0, "{course}: {stats}");
+        assert!(
+            n(&stats, "joins") > 0 && n(&stats, "accepted") > 0,
+            "{course}: {stats}"
+        );
         assert!(n(&stats, "sessions_ended") > 0, "{course}: {stats}");
         // Wound down: nobody waiting, called or in a session; office hours closed.
         let queue = get(format!("/api/office_hours/{course}/me")).await["queue"].clone();

@@ -175,7 +175,11 @@ fn class_sizes(students: usize) -> (usize, usize) {
 }
 
 /// Runs the demo courses' office hours against the server at `addr` until `shutdown`.
-pub(crate) async fn run_office_hours(addr: SocketAddr, layout: Layout, shutdown: CancellationToken) {
+pub(crate) async fn run_office_hours(
+    addr: SocketAddr,
+    layout: Layout,
+    shutdown: CancellationToken,
+) {
     let settings = office_hours::Settings {
         url: format!("ws://{addr}/wsapi/in/"),
         seed: 1,

@@ -16,8 +16,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Demo: a simulated class of students typing at human speed, every student in one
-    /// course (roster mode `all`), and a demo teacher account printed here. Uses a fresh
-    /// temporary data directory unless --data-dir is given.
+    /// course (roster mode `all`) and also spread over the demo courses (--demo-courses), where
+    /// simulated TAs and students run office hours (20-second accept window unless the config
+    /// sets `offer_window_secs`); a demo teacher account, teaching them all, printed here. Uses
+    /// a fresh temporary data directory unless --data-dir is given.
     #[arg(long)]
     demo: bool,
     /// Students in the demo's simulated class.

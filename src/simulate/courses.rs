@@ -85,11 +85,7 @@ impl Layout {
                     .students
                     .iter()
                     .map(|s| member(s, format!("Student {s}"), Role::Student))
-                    .chain(
-                        c.tas
-                            .iter()
-                            .map(|t| member(t, format!("TA {t}"), Role::Ta)),
-                    )
+                    .chain(c.tas.iter().map(|t| member(t, format!("TA {t}"), Role::Ta)))
                     .collect();
                 if let Some(t) = &self.teacher {
                     members.push(DesiredMember {

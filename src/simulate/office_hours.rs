@@ -20,8 +20,8 @@
 //! What everyone sent, and what they were told, is tallied per course.
 
 use super::courses::Layout;
-use classpulse_office_hours::reducer::SOURCE;
 use super::text::Rng;
+use classpulse_office_hours::reducer::SOURCE;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -350,7 +350,11 @@ struct Actor {
 }
 
 impl Actor {
-    async fn run(mut self, wind_down: CancellationToken, stop: CancellationToken) -> (String, CourseTally) {
+    async fn run(
+        mut self,
+        wind_down: CancellationToken,
+        stop: CancellationToken,
+    ) -> (String, CourseTally) {
         let ws = match tokio_tungstenite::connect_async(self.settings.url.as_str()).await {
             Ok((ws, _)) => ws,
             Err(e) => {
