@@ -600,3 +600,55 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(seed: u64) -> Settings {
+        Settings {
+            url: String::new(),
+            seed,
+            pace: 1.0,
+            no_show: 0.3,
+            cancel: 0.3,
+        }
+    }
+
+    fn visits(seed: u64, user: &str) -> Vec<(Duration, &'static str, Option<Duration>, bool)> {
+        let s = settings(seed);
+        let mut student = Student::new(actor_seed(s.seed, user));
+        (0..20)
+            .map(|_| {
+                let v = student.draw(&s);
+                (v.think, v.question, v.patience, v.no_show)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_choices_per_actor() {
+        assert_eq!(visits(7, "sim-3"), visits(7, "sim-3"));
+        assert_ne!(visits(7, "sim-3"), visits(8, "sim-3"));
+        assert_ne!(visits(7, "sim-3"), visits(7, "sim-4"));
+        let all = visits(7, "sim-3");
+        // Over twenty visits some give up, some do not show, most do neither.
+        assert!(all.iter().any(|v| v.2.is_some()) && all.iter().any(|v| v.3));
+        assert!(all.iter().filter(|v| v.2.is_none() && !v.3).count() > 5);
+        let ta = |seed| Ta::new(actor_seed(seed, "c0-ta0"), 1.0).start;
+        assert_eq!(ta(7), ta(7));
+    }
+
+    #[test]
+    fn tallies_add_up_over_courses() {
+        let mut a = CourseTally::default();
+        a.sent.insert("join", 3);
+        a.refused.insert("join", 1);
+        a.offers = 2;
+        let mut tally = Tally::new();
+        tally.insert("c0".into(), a.clone());
+        tally.insert("c1".into(), a);
+        let t = total(&tally);
+        assert_eq!((t.sent["join"], t.refused["join"], t.offers), (6, 2, 4));
+    }
+}
