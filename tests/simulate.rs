@@ -204,3 +204,55 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
     assert_eq!(counted, frames);
     server.stop();
 }
+
+#[test]
+fn office_hours_without_courses_or_server_are_clear_errors() {
+    let dir = TempDir::new("simulate-errors");
+    let (ok, _, err) = run_cli(dir.path(), &["simulate", "--office-hours"]);
+    assert!(!ok);
+    assert!(err.contains("--office-hours needs courses"), "{err}");
+    // No server runs on this data directory: nothing to import the rosters into.
+    let empty = dir.path().join("data");
+    let (ok, _, err) = run_cli(
+        dir.path(),
+        &[
+            "simulate",
+            "--courses",
+            "2",
+            "--data-dir",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("admin.json") && err.contains("--roster-out"),
+        "{err}"
+    );
+    // --roster-out writes rosters a server can load (`[roster] files`), then simulates; with
+    // no server there, the run fails to connect, after writing the file.
+    let roster = dir.path().join("roster.toml");
+    let (ok, _, err) = run_cli(
+        dir.path(),
+        &[
+            "simulate",
+            "--courses",
+            "2",
+            "--tas-per-course",
+            "2",
+            "--students",
+            "3",
+            "--roster-out",
+            roster.to_str().unwrap(),
+            "--url",
+            "ws://127.0.0.1:9/wsapi/in/",
+        ],
+    );
+    assert!(!ok, "{err}");
+    let text = std::fs::read_to_string(&roster).unwrap();
+    let file = classpulse_core::roster::RosterFile::load(&roster).expect("a valid roster file");
+    assert_eq!(file.course.len(), 2);
+    assert_eq!(file.course[0].id, "sim-course-0");
+    // Students 0 and 2 in the first course, with its two TAs.
+    assert_eq!(file.course[0].members.len(), 4);
+    assert!(text.contains("tc-testcase-sim-2") && text.contains("sim-course-1-ta1"));
+}
