@@ -63,15 +63,23 @@ async fn the_demo_shows_a_class_typing_within_a_minute() {
         &json!({"type": "subscribe", "sub": "oh", "course": "demo-1", "view": "office_hours.queue"}),
     )
     .await;
-    // Within a minute, most of the class has written something, and the panel has shown
-    // students joining, being called, accepting, and a called student not showing up.
+    // Within a minute, most of the class has written something, and the panel has shown TAs on
+    // duty, students joining, being called, accepting, sessions ending, and a called student
+    // not showing up.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut writing = std::collections::BTreeSet::new();
     let mut seen: std::collections::BTreeMap<&str, u64> = Default::default();
     let moving = |seen: &std::collections::BTreeMap<&str, u64>| {
-        ["joins", "offers", "accepted", "no_shows", "on_duty"]
-            .iter()
-            .all(|k| seen.get(k).copied().unwrap_or(0) > 0)
+        [
+            "joins",
+            "offers",
+            "accepted",
+            "no_shows",
+            "sessions_ended",
+            "on_duty",
+        ]
+        .iter()
+        .all(|k| seen.get(k).copied().unwrap_or(0) > 0)
     };
     while writing.len() < 10 || !moving(&seen) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -85,7 +93,7 @@ async fn the_demo_shows_a_class_typing_within_a_minute() {
             let q = &m["summary"];
             if q.is_object() {
                 assert_eq!(q["settings"]["offer_window_secs"], 20, "{q}");
-                for k in ["joins", "offers", "accepted", "no_shows"] {
+                for k in ["joins", "offers", "accepted", "no_shows", "sessions_ended"] {
                     seen.insert(k, q["stats"][k].as_u64().unwrap_or(0));
                 }
                 let on_duty = q["on_duty"].as_array().map_or(0, Vec::len) as u64;

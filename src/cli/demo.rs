@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The demo teacher's user name.
 pub(crate) const DEMO_USER: &str = "demo";
+/// The demo teacher's display name.
+const DEMO_NAME: &str = "Demo Teacher";
 /// The demo's accept window for office-hours offers, in seconds (unless the configuration sets
 /// one): short, so that a no-show expires while one watches.
 pub(crate) const DEMO_OFFER_WINDOW_SECS: i64 = 20;
@@ -58,7 +60,7 @@ pub(crate) fn add_account(runtime: &Runtime) -> anyhow::Result<String> {
     let password = classpulse_core::datadir::random_hex(6);
     runtime.accounts.add_in_memory(Account {
         user_id: DEMO_USER.into(),
-        name: "Demo Teacher".into(),
+        name: DEMO_NAME.into(),
         password: hash_password(&password)?,
         admin: false,
     });
@@ -80,7 +82,7 @@ pub(crate) fn layout(students: usize, courses: usize) -> Layout {
         c.tas = (0..2).map(|j| format!("{id}-ta{j}")).collect();
         c.id = id;
     }
-    layout.teacher = Some(DEMO_USER.into());
+    layout.teacher = Some((DEMO_USER.into(), DEMO_NAME.into()));
     layout
 }
 

@@ -24,8 +24,9 @@ const TESTCASE: &str = "tc-testcase-";
 pub(crate) struct Layout {
     /// Every course, in order.
     pub(crate) courses: Vec<Course>,
-    /// A staff account made teacher of every course (the demo's teacher), if any.
-    pub(crate) teacher: Option<String>,
+    /// A staff account made teacher of every course (the demo's teacher), if any: its user id
+    /// and display name.
+    pub(crate) teacher: Option<(String, String)>,
 }
 
 /// One simulated course.
@@ -84,13 +85,13 @@ impl Layout {
                 let mut members: Vec<DesiredMember> = c
                     .students
                     .iter()
-                    .map(|s| member(s, format!("Student {s}"), Role::Student))
+                    .map(|s| member(s, s.clone(), Role::Student))
                     .chain(c.tas.iter().map(|t| member(t, format!("TA {t}"), Role::Ta)))
                     .collect();
-                if let Some(t) = &self.teacher {
+                if let Some((id, name)) = &self.teacher {
                     members.push(DesiredMember {
-                        user_id: t.clone(),
-                        name: String::new(),
+                        user_id: id.clone(),
+                        name: name.clone(),
                         email: String::new(),
                         role: Role::Teacher,
                     });
