@@ -53,7 +53,7 @@ pub(crate) struct SimulateArgs {
     /// Ask for acks and report send→ack latency.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) ack: bool,
-    /// Seed for the students' texts.
+    /// Seed for the students' texts and the office-hours actors' choices (docs/simulate.md).
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
     /// Stop after this many seconds even if not done.
@@ -106,9 +106,9 @@ pub(crate) struct SimulateArgs {
     /// Also run office hours in every course (needs --courses): each student, over a second
     /// socket, comes by with questions — joins the line, sometimes gives up (cancels), accepts
     /// when called or does not show up; each TA goes on duty, calls the next student and ends
-    /// sessions. They run while the students type (or for --duration), then wind down: the
-    /// line empties and the TAs go off duty. Timing follows the wall clock; each actor's
-    /// choices follow --seed.
+    /// sessions. They run until the students finish typing (with --duration, for that long),
+    /// then wind down: the line empties and the TAs go off duty. Timing follows the wall clock;
+    /// each actor's choices follow --seed.
     #[arg(long)]
     pub(crate) office_hours: bool,
     /// Office hours' pace in seconds: a student thinks about two of these before joining, a TA
