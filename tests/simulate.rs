@@ -1,5 +1,5 @@
 //! `classpulse simulate` against a real `classpulse serve`: students spread over two courses
-//! type while they and their TAs run office hours (with a two-second accept window, so no-shows
+//! type while they and their TAs run office hours (with a one-second accept window, so no-shows
 //! expire during the run). Afterwards every event the simulator reports sending is accounted
 //! for: in the log, in each course's office-hours statistics (each join, cancel, accept, offer,
 //! no-show and session), in each student's writing state, and the courses' lines are empty.
@@ -24,7 +24,7 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
     std::fs::write(
         &config,
         "[ingest]\nmax_events_per_second = 0\n\n[accounts]\nfile = \"accounts.toml\"\n\n\
-         [modules.office_hours]\noffer_window_secs = 2\n",
+         [modules.office_hours]\noffer_window_secs = 1\n",
     )
     .unwrap();
     let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
