@@ -40,7 +40,8 @@ enum Command {
     /// Manage course rosters (as roster events in the log).
     #[command(subcommand)]
     Roster(cli::roster::RosterCommand),
-    /// Stream simulated students typing, over real WebSockets, to a running server.
+    /// Stream simulated students typing, over real WebSockets, to a running server; with
+    /// --courses and --office-hours, also spread over courses with TAs, running office hours.
     Simulate(simulate::SimulateArgs),
     /// Rebuild state from logs (this node's, archived segments, Learning Observer's study
     /// logs) into the configured store; with the memory store, into a snapshot `serve` loads.

@@ -16,13 +16,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Demo: a simulated class of students typing at human speed, every student in one
-    /// course (roster mode `all`), and a demo teacher account printed here. Uses a fresh
-    /// temporary data directory unless --data-dir is given.
+    /// course (roster mode `all`) and also spread over the demo courses (--demo-courses), where
+    /// simulated TAs and students run office hours (20-second accept window unless the config
+    /// sets `offer_window_secs`); a demo teacher account, teaching them all, printed here. Uses
+    /// a fresh temporary data directory unless --data-dir is given.
     #[arg(long)]
     demo: bool,
     /// Students in the demo's simulated class.
     #[arg(long, default_value_t = 30, requires = "demo")]
     demo_students: usize,
+    /// Courses the demo's students are spread over, each with two TAs running office hours
+    /// (0: none).
+    #[arg(long, default_value_t = 2, requires = "demo")]
+    demo_courses: usize,
 }
 
 pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
@@ -64,8 +70,10 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
             {
                 tracing::error!(error = %e, "timetable file not imported");
             }
-            let demo_password = if args.demo {
-                Some(crate::cli::demo::add_account(&runtime)?)
+            let demo = if args.demo {
+                let layout = crate::cli::demo::layout(args.demo_students, args.demo_courses);
+                crate::cli::demo::add_courses(&runtime, &layout).await?;
+                Some((crate::cli::demo::add_account(&runtime)?, layout))
             } else {
                 None
             };
@@ -94,11 +102,16 @@ pub(crate) fn run(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()
             println!(
                 "classpulse listening on {http}://{addr} (dashboards: {http}://{addr}/, ingest: {ws}://{addr}/wsapi/in/)"
             );
-            if let Some(password) = &demo_password {
-                crate::cli::demo::announce(addr, password, &runtime);
+            if let Some((password, layout)) = demo {
+                crate::cli::demo::announce(addr, &password, &runtime, &layout);
                 tokio::spawn(crate::cli::demo::simulate_class(
                     addr,
                     args.demo_students,
+                    runtime.shutdown.clone(),
+                ));
+                tokio::spawn(crate::cli::demo::run_office_hours(
+                    addr,
+                    layout,
                     runtime.shutdown.clone(),
                 ));
             }

@@ -24,7 +24,8 @@ pub enum RosterMode {
     #[default]
     Files,
     /// Also one course, `all`, holding every student who has sent an event (Learning
-    /// Observer's `all` roster); every staff account is its staff. For demos.
+    /// Observer's `all` roster; a course's staff are not students of it); every staff account
+    /// is its staff. For demos.
     All,
 }
 

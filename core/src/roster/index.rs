@@ -126,7 +126,16 @@ impl RosterIndex {
             Ok(None) => {
                 if self.mode == RosterMode::All && !is_system(event) && event.timer.is_none() {
                     let id = event.safe_user_id();
-                    if !self.read().seen.contains_key(id) {
+                    // A course's staff writing (a TA's office-hours page) is not a student.
+                    let known = {
+                        let inner = self.read();
+                        inner.seen.contains_key(id)
+                            || inner
+                                .courses
+                                .values()
+                                .any(|c| c.member(id).is_some_and(|m| m.role.is_staff()))
+                    };
+                    if !known {
                         self.write()
                             .seen
                             .insert(id.to_owned(), display_name(id, &event.auth.user_id));
@@ -369,5 +378,22 @@ mod tests {
             Some(Role::Student)
         );
         assert_eq!(index.course_ids(), ["all"]);
+        // A course's TA sending events does not become a student of `all`.
+        apply(
+            &index,
+            2,
+            None,
+            ROSTER_SOURCE,
+            r#"{"event":"staff_added","course_id":"c1","user_id":"tc-testcase-ta","role":"ta"}"#,
+        );
+        apply(
+            &index,
+            3,
+            Some("tc-testcase-ta"),
+            "org.x",
+            r#"{"event":"call_next","course_id":"c1"}"#,
+        );
+        assert_eq!(index.role_of(ALL_COURSE, "tc-testcase-ta"), None);
+        assert_eq!(index.course(ALL_COURSE).unwrap().members.len(), 1);
     }
 }
