@@ -1,6 +1,7 @@
 //! Two real `classpulse serve` nodes on one Redis (which the test starts): students whose
 //! events are split randomly across both nodes, concurrently, end with exactly every event
-//! counted, as seen from either node.
+//! counted, as seen from either node; a teacher's dashboard on one node is pushed what a
+//! student writes through the other.
 
 mod common;
 
@@ -145,4 +146,98 @@ async fn two_nodes_on_one_redis_count_every_event_of_students_split_across_them(
         }
     }
     assert!(handovers > 100, "{handovers} hand-overs recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_on_node_b_is_pushed_an_event_ingested_on_node_a() {
+    let Some(redis) = redis_or_skip("a_dashboard_on_node_b_is_pushed_an_event_ingested_on_node_a")
+    else {
+        return;
+    };
+    const PASSWORD: &str = "correct-horse-battery";
+    const T: Duration = Duration::from_secs(20);
+    let prefix = unique_prefix("push");
+    let (da, db) = (TempDir::new("push-a"), TempDir::new("push-b"));
+    // Both nodes share the roster file, the accounts and the session secret, as a deployment
+    // behind one load balancer does.
+    let mut configs = Vec::new();
+    for (dir, node) in [(&da, "a"), (&db, "b")] {
+        let accounts = dir.path().join("accounts.toml");
+        add_user(dir.path(), &accounts, "t.a", "Teacher A", PASSWORD, false);
+        std::fs::write(
+            dir.path().join("roster.toml"),
+            "[[course]]\nid = \"A\"\nname = \"Course A\"\nmembers = [\n\
+             \x20 { user_id = \"t.a\", role = \"teacher\" },\n\
+             \x20 { user_id = \"tc-testcase-ann\", name = \"Ann\", role = \"student\" },\n]\n",
+        )
+        .unwrap();
+        let config = node_config(dir.path(), node, &redis.url(), &prefix);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(
+            "\n[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n\n\
+             [sessions]\nsecret = \"a-session-secret-shared-by-both-nodes\"\n",
+        );
+        std::fs::write(&config, text).unwrap();
+        configs.push(config);
+    }
+    let a = Server::start(da.path(), &["--config", configs[0].to_str().unwrap()]);
+    let b = Server::start(db.path(), &["--config", configs[1].to_str().unwrap()]);
+
+    // The teacher watches course A on node B.
+    let cookie = login(&b, "t.a", PASSWORD).await;
+    let mut dash = dashboard_socket(&b, Some(&cookie), None, None)
+        .await
+        .unwrap();
+    assert_eq!(recv(&mut dash, T).await.unwrap()["type"], "welcome");
+    send_json(
+        &mut dash,
+        &json!({"type": "subscribe", "sub": "a", "course": "A", "view": "writing.class"}),
+    )
+    .await;
+    let snapshot = recv_type(&mut dash, "snapshot", T).await.unwrap();
+    assert_eq!(snapshot["students"]["tc-testcase-ann"]["word_count"], 0);
+
+    // Ann writes through node A; each acknowledged save reaches node B's dashboard.
+    let mut ann = connect(&a.ws_url()).await;
+    send_json(
+        &mut ann,
+        &json!({"event": "lock_fields", "fields": {
+            "source": "org.mitros.writing_analytics", "user_id": "ann", "ack": true}}),
+    )
+    .await;
+    for (text, ibi, words) in [("Rivers", 1, 1u64), (" carve deep", 7, 3)] {
+        let sent = Instant::now();
+        send_json(
+            &mut ann,
+            &json!({
+                "event": "google_docs_save", "doc_id": "essay",
+                "url": "https://docs.google.com/document/d/essay/save",
+                "bundles": [{"commands": [{"ty": "is", "ibi": ibi, "s": text}]}],
+            }),
+        )
+        .await;
+        recv_status(&mut ann, "ack", T).await.expect("acknowledged");
+        loop {
+            let m = recv(&mut dash, T)
+                .await
+                .unwrap_or_else(|| panic!("node B never showed {words} words"));
+            assert!(m["type"] == "update" || m["type"] == "snapshot", "{m}");
+            if m["students"]["tc-testcase-ann"]["word_count"] == words {
+                break;
+            }
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            sent.elapsed()
+        );
+    }
+    // Node B logged none of it: the update came through Redis.
+    assert!(
+        b.log()
+            .iter()
+            .all(|line| line["source"] != "org.mitros.writing_analytics")
+    );
+    a.stop();
+    b.stop();
 }
