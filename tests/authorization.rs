@@ -16,7 +16,7 @@ use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderName;
@@ -401,6 +401,21 @@ fn matrix(s_b_token: &str) -> Vec<Row> {
             "/api/timetable/courses/A/calendar.ics",
             COURSE_A_MEMBERS,
         ),
+        // With a feed link the link is the credential, whoever presents it: a forged one opens
+        // nothing (tests below follow real links).
+        row(
+            "/api/timetable/courses/{course}/calendar.ics",
+            "GET",
+            "/api/timetable/courses/A/calendar.ics?feed=forged.link",
+            [401; 7],
+        ),
+        // A feed link is a person's: the admin key is nobody.
+        row(
+            "/api/timetable/courses/{course}/calendar-feed",
+            "GET",
+            "/api/timetable/courses/A/calendar-feed",
+            [401, 200, 200, 200, 403, 200, 403],
+        ),
         // The same answer for a course that does not exist: no probing for course ids.
         row(
             "/api/timetable/courses/{course}/now",
@@ -633,6 +648,22 @@ async fn start() -> Setup {
     // Both students have state, so reading it is a question of rights only.
     student_sends(&server, &tokens[0].1, 3).await;
     student_sends(&server, &tokens[1].1, 3).await;
+    // Acknowledged is durable, not yet applied: wait until both states show the events, so
+    // that what a test reads first is settled.
+    let deadline = Instant::now() + T;
+    for user in ["s-a", "s-b"] {
+        loop {
+            let (_, state) = server.get_as_admin(&format!("/api/state/{user}")).await;
+            if state["activity.event_count"][format!("student:{user}")]["count"] == 3 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user}'s events were never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     Setup {
         dir,
         server,
@@ -989,4 +1020,90 @@ fn log_text(dir: &TempDir) -> String {
         out.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     out
+}
+
+#[tokio::test]
+async fn a_calendar_feed_link_opens_its_course_for_its_owner_while_a_member() {
+    let Setup {
+        dir: _dir,
+        server,
+        creds,
+        tokens: _,
+    } = start().await;
+    let feed = async |role: Role, course: &str| -> Value {
+        let (status, body) = request(
+            &server.addr,
+            "GET",
+            &format!("/api/timetable/courses/{course}/calendar-feed"),
+            &creds.headers(role),
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let anonymous = async |path: &str| request(&server.addr, "GET", path, &[], b"").await;
+
+    // The student's link: a calendar application, with no cookie, subscribes with it.
+    let link = feed(Role::Student, "A").await;
+    let path = link["path"].as_str().unwrap().to_owned();
+    assert_eq!(
+        link["url"].as_str().unwrap(),
+        format!("http://{}{path}", server.addr)
+    );
+    assert_eq!(
+        link["survives_restart"], true,
+        "a session secret is configured"
+    );
+    let (status, ics) = anonymous(&path).await;
+    assert_eq!(status, 200, "{ics}");
+    assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+    assert!(ics.matches("BEGIN:VEVENT").count() > 100, "the whole term");
+    // The same link does not open another course, nor does a tampered one.
+    let token = path.split_once("feed=").unwrap().1.to_owned();
+    let (status, _) = anonymous(&format!(
+        "/api/timetable/courses/B/calendar.ics?feed={token}"
+    ))
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = anonymous(&format!("{path}x")).await;
+    assert_eq!(status, 401);
+    // A teacher of B cannot have a link for A.
+    let (status, _) = request(
+        &server.addr,
+        "GET",
+        "/api/timetable/courses/A/calendar-feed",
+        &creds.headers(Role::TeacherB),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The student leaves course A: their link stops working, the teacher's goes on.
+    let teacher = feed(Role::TeacherA, "A").await;
+    let body = json!({"courses": [{"id": "A", "name": "Course A", "members": [
+        {"user_id": "t.a", "role": "teacher"}, {"user_id": "ta.a", "role": "ta"}]}]});
+    let mut headers = creds.headers(Role::AdminKey);
+    headers.push(("Content-Type".into(), "application/json".into()));
+    let (status, answer) = request(
+        &server.addr,
+        "POST",
+        "/api/admin/roster",
+        &headers,
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let deadline = Instant::now() + T;
+    loop {
+        let (status, _) = anonymous(&path).await;
+        if status == 403 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status} after leaving");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = anonymous(teacher["path"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    server.stop();
 }

@@ -433,6 +433,21 @@ async fn the_timetable_panel_moves_on_by_itself_when_a_class_starts() {
             .await,
         "NextNothing scheduled."
     );
+    // "Subscribe in a calendar app" shows a link a calendar application (no cookie) can read.
+    browser
+        .eval("document.getElementById('tt-subscribe').click()")
+        .await;
+    browser
+        .wait_for("document.activeElement.id === 'tt-feed-url'", T)
+        .await;
+    let link = browser
+        .eval("document.getElementById('tt-feed-url').value")
+        .await;
+    let link = link.as_str().unwrap();
+    assert!(link.contains("/calendar.ics?feed="), "{link}");
+    let (status, ics) = http_get(link).await;
+    assert_eq!(status, 200, "{ics}");
+    assert!(ics.contains("BEGIN:VEVENT"), "{ics}");
     browser
         .screenshot(&target_dir().join("screenshots/timetable.png"))
         .await;

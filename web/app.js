@@ -188,7 +188,7 @@
   function onMessage(m) {
     if (m.sub === "timetable") {
       if (m.type === "snapshot" || m.type === "update") {
-        if (m.summary) timetable.update(m.summary);
+        if (m.summary) timetable.update(m.summary, state.course);
       } else if (m.type === "error") {
         timetable.unavailable(m.code === "unknown_view" ? "No timetable module." : m.message);
       }

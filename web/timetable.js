@@ -6,7 +6,10 @@
 
 window.ClassPulseTimetable = (function () {
   let current = null;
+  let course = null;
   let ticker = null;
+  // The calendar feed link shown for this course, once asked for.
+  let feed = null;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -82,13 +85,47 @@ window.ClassPulseTimetable = (function () {
       list("next", "Next", current.next, "Nothing scheduled.", sessionLine, now, false),
       list("on-duty", "Office hours now", current.on_duty, "No TA on duty.", dutyLine, now, true),
       list("next-duty", "Office hours next", current.next_duty, "None scheduled.", dutyLine, now, false),
+      subscribe(),
     );
   }
 
+  // "Subscribe in a calendar app": a link that carries the signed-in person's right to read
+  // this course's calendar (GET …/calendar-feed), shown to copy into the calendar.
+  function subscribe() {
+    const box = el("div", { class: "tt-feed" });
+    if (feed && feed.course === course) {
+      const id = "tt-feed-url";
+      box.append(el("label", { for: id }, "Calendar link (keep it private)"));
+      const input = el("input", { id, type: "text", readonly: "", value: feed.url });
+      input.addEventListener("focus", () => input.select());
+      box.append(input);
+      return box;
+    }
+    const button = el("button", { type: "button", id: "tt-subscribe" }, "Subscribe in a calendar app");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const r = await fetch("/api/timetable/courses/" + encodeURIComponent(course) + "/calendar-feed");
+        if (!r.ok) throw new Error((await r.text()).trim() || r.status);
+        const answer = await r.json();
+        feed = { course, url: answer.url || location.origin + answer.path };
+        draw();
+        const input = document.getElementById("tt-feed-url");
+        if (input) input.focus();
+      } catch (e) {
+        button.disabled = false;
+        box.append(el("p", { class: "muted", role: "alert" }, "No calendar link: " + e.message));
+      }
+    });
+    box.append(button);
+    return box;
+  }
+
   return {
-    // A view message for the timetable subscription (or null when leaving the course).
-    update(summary) {
+    // A view message for the timetable subscription of `courseId` (or null when leaving it).
+    update(summary, courseId) {
       current = summary;
+      course = courseId || null;
       draw();
       clearInterval(ticker);
       if (summary) ticker = setInterval(draw, 30000);

@@ -168,6 +168,30 @@ impl SessionKeys {
         })
     }
 
+    /// Keys for another kind of signed value (a calendar feed link bound to a course, …),
+    /// derived from these so that neither ever verifies as the other, and shared by every node
+    /// that shares the session secret. `purpose` names the kind and what it is bound to.
+    ///
+    /// ```
+    /// use classpulse_core::auth::session::{Kind, Principal, SessionConfig, SessionKeys};
+    /// let keys = SessionKeys::new(&SessionConfig::default(), Some("a-secret-of-16-bytes+".into()), None).unwrap();
+    /// let feed = keys.derive("calendar feed\0course A");
+    /// let who = Principal { sub: "s-a".into(), name: String::new(), kind: Kind::Student, admin: false, exp: i64::MAX };
+    /// let token = feed.issue(&who);
+    /// assert!(feed.verify(&token, 0).is_ok());
+    /// assert!(keys.verify(&token, 0).is_err(), "never a session cookie");
+    /// assert!(keys.derive("calendar feed\0course B").verify(&token, 0).is_err());
+    /// ```
+    pub fn derive(&self, purpose: &str) -> SessionKeys {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"classpulse derived key v1\0");
+        mac.update(purpose.as_bytes());
+        SessionKeys {
+            key: mac.finalize().into_bytes().into(),
+            ..self.clone()
+        }
+    }
+
     fn mac(&self, payload: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(payload.as_bytes());

@@ -6,7 +6,9 @@
 //! | `GET /api/timetable/courses/{course}/now` | now/next with "starts in / ends in", TAs on duty |
 //! | `GET /api/timetable/courses/{course}/week?date=YYYY-MM-DD` | the week (Mon–Sun) as JSON |
 //! | `GET /api/timetable/courses/{course}/week.ics?date=…` | the same week as iCalendar |
-//! | `GET /api/timetable/courses/{course}/calendar.ics` | the whole term, to subscribe to |
+//! | `GET /api/timetable/courses/{course}/calendar.ics` | the whole term, to download (signed in) |
+//! | `GET /api/timetable/courses/{course}/calendar.ics?feed=…` | the same, for a calendar app ([`crate::feed`]) |
+//! | `GET /api/timetable/courses/{course}/calendar-feed` | a member's feed link to subscribe to |
 //! | `GET /api/timetable/conflicts?course=…` | conflicts, all or one course's |
 //! | `POST /api/timetable/import?format=toml\|ics&course=…&dry_run=…` | an import (administrators) |
 //!
@@ -107,6 +109,10 @@ pub fn routes(rt: Arc<Runtime>, config: TimetableConfig) -> Router {
         .route(
             "/api/timetable/courses/{course}/calendar.ics",
             get(calendar_ics),
+        )
+        .route(
+            "/api/timetable/courses/{course}/calendar-feed",
+            get(calendar_feed),
         )
         .route("/api/timetable/conflicts", get(conflicts_route))
         .route(
@@ -249,12 +255,35 @@ async fn week_ics(
     )))
 }
 
+#[derive(Deserialize)]
+struct FeedQuery {
+    feed: Option<String>,
+}
+
 async fn calendar_ics(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
     Path(course): Path<String>,
+    Query(q): Query<FeedQuery>,
 ) -> Result<Response, ApiError> {
-    may_read_course(&api, &headers, &course)?;
+    match &q.feed {
+        // A calendar application: the link is the credential, and its holder must still be a
+        // member of the course.
+        Some(token) => {
+            let now = api.rt.clock.now().as_micros().div_euclid(1_000_000);
+            let who = crate::feed::verify(&api.rt.sessions, &course, token, now).map_err(|e| {
+                ApiError::Unauthorized(format!(
+                    "calendar feed link refused ({e}): ask for a new one"
+                ))
+            })?;
+            if course_access(&who, &course, &api.rt.roster).is_none() {
+                return Err(ApiError::Forbidden(format!(
+                    "the calendar feed's owner is no longer a member of course {course:?}"
+                )));
+            }
+        }
+        None => may_read_course(&api, &headers, &course)?,
+    }
     let schedule = schedule(&api, &course).await?;
     let catalog = read_catalog(&api.rt).await?;
     Ok(calendar(ics(
@@ -264,6 +293,47 @@ async fn calendar_ics(
         Date::MAX,
         api.rt.clock.now(),
     )))
+}
+
+/// A signed-in member's link to subscribe to the course's calendar from a calendar app.
+async fn calendar_feed(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(course): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(who) = api.rt.principal(&headers) else {
+        return Err(if api.rt.is_admin(&headers) {
+            ApiError::Forbidden("a calendar feed belongs to a person: sign in".into())
+        } else {
+            ApiError::Unauthorized("sign in first".into())
+        });
+    };
+    may_read_course(&api, &headers, &course)?;
+    schedule(&api, &course).await?;
+    let now = api.rt.clock.now().as_micros().div_euclid(1_000_000);
+    let (token, expires) = crate::feed::issue(&api.rt.sessions, &course, &who, now);
+    let path = format!(
+        "/api/timetable/courses/{}/calendar.ics?feed={token}",
+        crate::feed::escape(&course)
+    );
+    let scheme = if api.rt.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("{scheme}://{host}{path}"));
+    Ok(axum::Json(json!({
+        "path": path,
+        "url": url,
+        "expires": expires,
+        // A server without a configured session secret makes one up at start-up: its links
+        // stop working when it restarts.
+        "survives_restart": !api.rt.sessions.ephemeral,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod conflicts;
 pub mod events;
+pub mod feed;
 pub mod http;
 pub mod ical;
 pub mod import;
