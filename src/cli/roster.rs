@@ -82,10 +82,21 @@ fn import_online(config: &Config, desired: &DesiredCourse) -> anyhow::Result<imp
             config.server.data_dir.display()
         )
     })?;
-    let body = serde_json::to_vec(&serde_json::json!({ "courses": [desired] }))?;
-    let target = http::Target::admin(&endpoint, config);
+    let report = post_courses(config, &endpoint, std::slice::from_ref(desired))?;
+    eprintln!("sent to the running server at {}", endpoint.addr);
+    Ok(report)
+}
+
+/// Brings `courses` to exactly the members given on the running server behind `endpoint`
+/// (`POST /api/admin/roster`, which appends the roster events), answering what it appended.
+pub(crate) fn post_courses(
+    config: &Config,
+    endpoint: &AdminEndpoint,
+    courses: &[DesiredCourse],
+) -> anyhow::Result<import::ImportReport> {
+    let body = serde_json::to_vec(&serde_json::json!({ "courses": courses }))?;
     let (status, text) = http::request(
-        &target,
+        &http::Target::admin(endpoint, config),
         "POST",
         "/api/admin/roster",
         &endpoint.key,
@@ -93,9 +104,11 @@ fn import_online(config: &Config, desired: &DesiredCourse) -> anyhow::Result<imp
         &body,
     )?;
     if status != 200 {
-        bail!("the server refused the import ({status}): {}", text.trim());
+        bail!(
+            "the server refused the roster import ({status}): {}",
+            text.trim()
+        );
     }
-    eprintln!("sent to the running server at {}", endpoint.addr);
     Ok(serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .map(|v| import::ImportReport {

@@ -8,8 +8,7 @@
 //! kind whose id the roster lists with the role `ta` (the office-hours reducer takes roles from
 //! the roster, not from the socket).
 
-use crate::cli::http;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use classpulse_core::config::Config;
 use classpulse_core::datadir::AdminEndpoint;
 use classpulse_core::roster::Role;
@@ -126,23 +125,8 @@ impl Layout {
                 dir.display()
             )
         })?;
-        let body = serde_json::to_vec(&serde_json::json!({ "courses": self.rosters() }))?;
-        let target = http::Target::admin(&endpoint, config);
-        let (status, text) = http::request(
-            &target,
-            "POST",
-            "/api/admin/roster",
-            &endpoint.key,
-            "application/json",
-            &body,
-        )?;
-        if status != 200 {
-            bail!("the server refused the rosters ({status}): {}", text.trim());
-        }
-        Ok(serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["events"].as_u64())
-            .unwrap_or(0))
+        let report = crate::cli::roster::post_courses(config, &endpoint, &self.rosters())?;
+        Ok(report.events as u64)
     }
 }
 
