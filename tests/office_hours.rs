@@ -185,6 +185,24 @@ async fn offers_outlive_a_crash_and_expire_on_time_or_at_start_up() {
     let text = refused["message"].as_str().unwrap();
     assert!(text.starts_with("Too late: the offer expired at"), "{text}");
     assert!(text.contains("position 2"), "{text}");
+    // The expiries carry the identity of the TA whose call armed them, but they are the
+    // module's events, not the TA's activity: the TA's event count is what the TA sent.
+    let ta_id = "tc-testcase-ta1";
+    let log = server.log();
+    let by_ta = |timer: bool| {
+        log.iter()
+            .filter(|l| l["auth"]["safe_user_id"] == ta_id && l.get("timer").is_some() == timer)
+            .count() as u64
+    };
+    assert_eq!(by_ta(true), 2, "both expiries were armed by the TA's calls");
+    let sent = by_ta(false);
+    let (status, state) = server.get_as_admin(&format!("/api/state/{ta_id}")).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(
+        state["activity.event_count"][format!("student:{ta_id}")]["count"],
+        sent,
+        "{state}"
+    );
     server.stop();
 }
 

@@ -134,7 +134,10 @@ impl Router {
             // Roster changes take effect from the next event on, in log order.
             self.roster.observe(event);
             let mut course_access: Option<bool> = None;
-            for reducer in self.registry.for_source(&event.source) {
+            for reducer in self
+                .registry
+                .for_source(&event.source, event.timer.is_some())
+            {
                 if reducer.scope.subject() == Subject::Course
                     && !*course_access.get_or_insert_with(|| self.roster.authorize_event(event))
                 {

@@ -68,11 +68,18 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The reducers that listen to `source`: those registered for it, then those registered
-    /// for every source (`"*"`).
-    pub fn for_source(&self, source: &str) -> impl Iterator<Item = &RegisteredReducer> {
+    /// The reducers an event from `source` goes to: those registered for it, then those
+    /// registered for every source (`"*"`) — unless the event is a fired timer (`timer`): that
+    /// is the module's own event, which carries the identity of whoever armed it but is not
+    /// their activity (an offer expiring is not something the TA who called did), so it goes
+    /// to its source's reducers only.
+    pub fn for_source(
+        &self,
+        source: &str,
+        timer: bool,
+    ) -> impl Iterator<Item = &RegisteredReducer> {
         let specific = self.by_source.get(source).map_or(&[][..], Vec::as_slice);
-        let all = if source == ANY_SOURCE {
+        let all = if source == ANY_SOURCE || timer {
             &[][..]
         } else {
             self.by_source
