@@ -325,6 +325,7 @@ fn timetable_starting_in(lead: Duration) -> (String, String) {
 [[rooms]]
 id = "LAB-2"
 name = "Lab Two"
+capacity = 12
 
 [[people]]
 id = "ada"
@@ -338,6 +339,7 @@ title = "Biology 7"
 [[courses.sections]]
 id = "L1"
 kind = "lecture"
+enrollment = 30
 
 [[courses.sections.meetings]]
 days = "{weekday}"
@@ -433,6 +435,19 @@ async fn the_timetable_panel_moves_on_by_itself_when_a_class_starts() {
             .await,
         "NextNothing scheduled."
     );
+    // The course's timetable conflicts, for its staff: the lab seats 12, the lecture has 30.
+    browser
+        .wait_for(
+            "document.querySelector('[data-tt=\"conflicts\"] [data-kind=\"room_too_small\"]')",
+            T,
+        )
+        .await;
+    let conflict = browser
+        .eval("document.querySelector('[data-tt=\"conflicts\"]').textContent")
+        .await;
+    let conflict = conflict.as_str().unwrap();
+    assert!(conflict.starts_with("Conflicts (1)"), "{conflict}");
+    assert!(conflict.contains("seats 12"), "{conflict}");
     // "Subscribe in a calendar app" shows a link a calendar application (no cookie) can read.
     browser
         .eval("document.getElementById('tt-subscribe').click()")

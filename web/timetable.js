@@ -10,6 +10,9 @@ window.ClassPulseTimetable = (function () {
   let ticker = null;
   // The calendar feed link shown for this course, once asked for.
   let feed = null;
+  // The course's timetable conflicts (GET /api/timetable/conflicts?course=…, staff only):
+  // { course, at (ms), list } once fetched; refreshed at most once a minute.
+  let conflicts = null;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -85,8 +88,47 @@ window.ClassPulseTimetable = (function () {
       list("next", "Next", current.next, "Nothing scheduled.", sessionLine, now, false),
       list("on-duty", "Office hours now", current.on_duty, "No TA on duty.", dutyLine, now, true),
       list("next-duty", "Office hours next", current.next_duty, "None scheduled.", dutyLine, now, false),
+      conflictList(),
       subscribe(),
     );
+  }
+
+  // A person in two places at once, a room double-booked or too small, office hours over the
+  // TA's own class…: what `classpulse timetable check` reports, for the course's staff.
+  function conflictList() {
+    const section = el("div", { class: "tt-group", "data-tt": "conflicts" });
+    if (!conflicts || conflicts.course !== course || conflicts.list == null) return section;
+    const list = conflicts.list;
+    section.append(el("h4", {}, "Conflicts (" + list.length + ")"));
+    if (list.length === 0) {
+      section.append(el("p", { class: "muted" }, "None."));
+      return section;
+    }
+    const ul = el("ul", { class: "tt-list tt-conflicts" });
+    for (const c of list) {
+      const li = el("li", { "data-kind": c.kind });
+      li.append(el("span", { class: "tt-what" }, c.message));
+      if (c.occurrences > 1) li.append(el("span", { class: "tt-when muted" }, c.occurrences + " times"));
+      ul.append(li);
+    }
+    section.append(ul);
+    return section;
+  }
+
+  async function loadConflicts(forCourse) {
+    conflicts = { course: forCourse, at: Date.now(), list: conflicts && conflicts.course === forCourse ? conflicts.list : null };
+    try {
+      const r = await fetch("/api/timetable/conflicts?course=" + encodeURIComponent(forCourse));
+      // Not staff of the course (or no timetable module): no conflicts section.
+      if (!r.ok) return;
+      const answer = await r.json();
+      if (course !== forCourse) return;
+      conflicts.list = answer.conflicts || [];
+      draw();
+    } catch (_) {
+      // Offline for a moment: the next update tries again.
+      conflicts.at = 0;
+    }
   }
 
   // "Subscribe in a calendar app": a link that carries the signed-in person's right to read
@@ -126,6 +168,10 @@ window.ClassPulseTimetable = (function () {
     update(summary, courseId) {
       current = summary;
       course = courseId || null;
+      if (course && summary && summary.schedule &&
+          (!conflicts || conflicts.course !== course || Date.now() - conflicts.at > 60000)) {
+        loadConflicts(course);
+      }
       draw();
       clearInterval(ticker);
       if (summary) ticker = setInterval(draw, 30000);
