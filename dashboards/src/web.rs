@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use classpulse_core::auth::access::visible_courses;
 use classpulse_core::auth::session::{Kind, Principal};
 use classpulse_core::auth::token;
+use classpulse_core::server::page::static_asset;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -31,19 +32,19 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/student", get(student_page))
         .route(
             "/static/app.js",
-            get(|| async { asset(APP_JS, "text/javascript") }),
+            get(|| async { static_asset(APP_JS, "text/javascript") }),
         )
         .route(
             "/static/timetable.js",
-            get(|| async { asset(TIMETABLE_JS, "text/javascript") }),
+            get(|| async { static_asset(TIMETABLE_JS, "text/javascript") }),
         )
         .route(
             "/static/student.js",
-            get(|| async { asset(STUDENT_JS, "text/javascript") }),
+            get(|| async { static_asset(STUDENT_JS, "text/javascript") }),
         )
         .route(
             "/static/style.css",
-            get(|| async { asset(STYLE_CSS, "text/css") }),
+            get(|| async { static_asset(STYLE_CSS, "text/css") }),
         )
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
@@ -55,41 +56,12 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .merge(crate::charts::http::routes(hub.rt.clone()))
 }
 
-fn with_security_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
-}
-
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut r = body.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    with_security_headers(r)
-}
-
 async fn index() -> Response {
-    asset(INDEX_HTML, "text/html; charset=utf-8")
+    static_asset(INDEX_HTML, "text/html; charset=utf-8")
 }
 
 async fn student_page() -> Response {
-    asset(STUDENT_HTML, "text/html; charset=utf-8")
+    static_asset(STUDENT_HTML, "text/html; charset=utf-8")
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {

@@ -9,6 +9,7 @@ mod client_ip;
 mod health;
 mod ingest_ws;
 pub mod listener;
+pub mod page;
 mod state_api;
 pub mod tls;
 

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use classpulse_core::auth::access::can_watch;
 use classpulse_core::runtime::Runtime;
+use classpulse_core::server::page::percent_encode;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -132,17 +133,4 @@ async fn image(
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-/// A course id as one URL path segment.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

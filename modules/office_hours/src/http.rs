@@ -20,7 +20,7 @@ use crate::view::queue_json;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use classpulse_core::aggregator::StateReader;
@@ -31,6 +31,7 @@ use classpulse_core::event::{Auth, Security};
 use classpulse_core::log::{AckTracker, PendingEvent};
 use classpulse_core::reducer::ScopeKey;
 use classpulse_core::runtime::Runtime;
+use classpulse_core::server::page::static_asset;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -78,23 +79,23 @@ pub fn routes(rt: Arc<Runtime>) -> Router {
         .route("/office-hours/ta", get(|| async { page(TA_HTML) }))
         .route(
             "/static/office_hours/common.js",
-            get(|| async { asset(COMMON_JS, "text/javascript") }),
+            get(|| async { static_asset(COMMON_JS, "text/javascript") }),
         )
         .route(
             "/static/office_hours/student.js",
-            get(|| async { asset(STUDENT_JS, "text/javascript") }),
+            get(|| async { static_asset(STUDENT_JS, "text/javascript") }),
         )
         .route(
             "/static/office_hours/ta.js",
-            get(|| async { asset(TA_JS, "text/javascript") }),
+            get(|| async { static_asset(TA_JS, "text/javascript") }),
         )
         .route(
             "/static/office_hours/panel.js",
-            get(|| async { asset(PANEL_JS, "text/javascript") }),
+            get(|| async { static_asset(PANEL_JS, "text/javascript") }),
         )
         .route(
             "/static/office_hours/office_hours.css",
-            get(|| async { asset(STYLE_CSS, "text/css") }),
+            get(|| async { static_asset(STYLE_CSS, "text/css") }),
         )
         .route("/api/office_hours", get(my_courses))
         .route("/api/office_hours/{course}", axum::routing::post(command))
@@ -103,36 +104,8 @@ pub fn routes(rt: Arc<Runtime>) -> Router {
         .with_state(state)
 }
 
-fn secure(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut r = body.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    secure(r)
-}
-
 fn page(body: &'static str) -> Response {
-    asset(body, "text/html; charset=utf-8")
+    static_asset(body, "text/html; charset=utf-8")
 }
 
 /// Why an API request was not carried out (the text is for people; 5xx hide nothing secret).

@@ -40,19 +40,6 @@ pub fn verify(
     keys(sessions, course).verify(token, now_secs)
 }
 
-/// `text` as a URL path segment or query value (everything but unreserved characters escaped).
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,11 +77,5 @@ mod tests {
         assert!(keys.verify(&token, 2_000).is_err(), "not a session cookie");
         let other = sessions("another-school-entirely-secret");
         assert!(verify(&other, "A", &token, 2_000).is_err());
-    }
-
-    #[test]
-    fn escaping_keeps_unreserved_characters() {
-        assert_eq!(escape("CS-101_a.b~"), "CS-101_a.b~");
-        assert_eq!(escape("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
     }
 }

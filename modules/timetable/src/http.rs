@@ -314,7 +314,7 @@ async fn calendar_feed(
     let (token, expires) = crate::feed::issue(&api.rt.sessions, &course, &who, now);
     let path = format!(
         "/api/timetable/courses/{}/calendar.ics?feed={token}",
-        crate::feed::escape(&course)
+        classpulse_core::server::page::percent_encode(&course)
     );
     let scheme = if api.rt.tls.is_some() {
         "https"
