@@ -28,7 +28,7 @@
 //! states' log positions still skip what a state already reflects.
 
 use super::sources::{Item, Source};
-use crate::event::{Event, LogLine, Timestamp};
+use crate::event::{LogLine, Timestamp};
 use crate::kvs::redis::Handover;
 use crate::log::{CommittedLine, DurableBatch};
 use crate::roster::ROSTER_SOURCE;
@@ -259,8 +259,7 @@ impl Merger {
                 return self.flush();
             }
             match self.step() {
-                Step::Emitted | Step::Read => {}
-                Step::Noted => {}
+                Step::Progress => {}
                 Step::Done => {
                     return if self.out_lines.is_empty() {
                         self.finish();
@@ -305,7 +304,7 @@ impl Merger {
             }
             self.ready.pop();
             self.emit(id);
-            return Step::Emitted;
+            return Step::Progress;
         }
         // Nothing free: read a node others wait for, else any node that can be read.
         let readable = |node: &NodeState| !node.exhausted && node.pending < self.window;
@@ -322,7 +321,7 @@ impl Merger {
         // A node at its window that others wait for: its waits can never be met by reading;
         // a node that is not at its window but has waits is readable above.
         if self.fallback() {
-            return Step::Emitted;
+            return Step::Progress;
         }
         Step::Done
     }
@@ -337,7 +336,7 @@ impl Merger {
                     *next += 1;
                     let buf = batch.buf.clone();
                     self.add_line(n, buf, line);
-                    return Step::Read;
+                    return Step::Progress;
                 }
                 node.batch = None;
             }
@@ -345,7 +344,7 @@ impl Merger {
                 Some(Item::Batch { batch, .. }) => node.batch = Some((batch, 0)),
                 Some(note) => {
                     self.notes.push_back(note);
-                    return Step::Noted;
+                    return Step::Progress;
                 }
                 None => {
                     node.exhausted = true;
@@ -354,7 +353,7 @@ impl Merger {
                     for Reverse((seq, waiter, key)) in waits.into_sorted_vec().into_iter().rev() {
                         self.resolve_wait(waiter, n, key, seq);
                     }
-                    return Step::Read;
+                    return Step::Progress;
                 }
             }
         }
@@ -653,9 +652,9 @@ impl Merger {
 }
 
 enum Step {
-    Emitted,
-    Read,
-    Noted,
+    /// Something was read or emitted.
+    Progress,
+    /// Every log is read and every event emitted.
     Done,
 }
 
