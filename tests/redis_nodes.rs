@@ -257,6 +257,26 @@ fn snapshot_states(path: &Path) -> std::collections::BTreeMap<(String, String), 
         .collect()
 }
 
+/// The same JSON, numbers equal to the last few bits: a state read back from Redis went through
+/// JSON text at every update (serde_json parses floats to within an ulp, not exactly), one in
+/// memory did not.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// A copy of a node's log directory whose server times run `skew_secs` ahead, as a node with
 /// a fast clock would have written it.
 fn skewed_copy(log: &Path, to: &Path, skew_secs: f64) {
@@ -372,12 +392,28 @@ async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in
     for (reducer, keys) in live {
         for (key, state) in keys.as_object().unwrap() {
             let rebuilt = states.get(&(reducer.clone(), key.clone()));
-            assert_eq!(rebuilt, Some(state), "{reducer} {key}");
+            assert!(
+                rebuilt.is_some_and(|r| same(r, state)),
+                "{reducer} {key}: rebuilt {rebuilt:?}, live {state}"
+            );
             compared += 1;
         }
     }
-    let ed_states = states.keys().filter(|(_, k)| k.starts_with("student:tc-testcase-ed")).count();
-    assert_eq!(ed_states, compared, "the same states, no more");
+    // No other state of Ed's, but those still empty (the memory store keeps a state its
+    // reducer looked at and left as it was; Redis stores only changed ones).
+    fn empty(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => m.values().all(empty),
+            serde_json::Value::Array(a) => a.is_empty(),
+            v => v.is_null(),
+        }
+    }
+    for ((reducer, key), state) in &states {
+        if key.starts_with("student:tc-testcase-ed") && live.get(reducer).and_then(|r| r.get(key)).is_none() {
+            assert!(empty(state), "{reducer} {key} is not live: {state}");
+        }
+    }
+    assert!(compared >= 10, "{compared} states compared");
 
     // Node B's clock ran 1000 s ahead: the journals still give the live text…
     let skewed = work.path().join("skewed");
