@@ -251,7 +251,10 @@ fn snapshot_states(path: &Path) -> std::collections::BTreeMap<(String, String), 
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| v.get("r").is_some())
         .map(|v| {
-            let key = (v["r"].as_str().unwrap().to_owned(), v["k"].as_str().unwrap().to_owned());
+            let key = (
+                v["r"].as_str().unwrap().to_owned(),
+                v["k"].as_str().unwrap().to_owned(),
+            );
             (key, v["s"].clone())
         })
         .collect()
@@ -288,7 +291,12 @@ fn skewed_copy(log: &Path, to: &Path, skew_secs: f64) {
             let at = line.find("\"time\":").unwrap() + "\"time\":".len();
             let end = at + line[at..].find(',').unwrap();
             let time: f64 = line[at..end].parse().unwrap();
-            out.push_str(&format!("{}{:.6}{}\n", &line[..at], time + skew_secs, &line[end..]));
+            out.push_str(&format!(
+                "{}{:.6}{}\n",
+                &line[..at],
+                time + skew_secs,
+                &line[end..]
+            ));
         }
         std::fs::write(to.join(path.file_name().unwrap()), out).unwrap();
     }
@@ -313,8 +321,11 @@ async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in
     let mut sockets = Vec::new();
     for node in [&a, &b] {
         let mut ws = connect(&node.ws_url()).await;
-        send_json(&mut ws, &json!({"event": "lock_fields", "fields": {
-            "source": "org.mitros.writing_analytics", "user_id": "ed", "ack": true}}))
+        send_json(
+            &mut ws,
+            &json!({"event": "lock_fields", "fields": {
+            "source": "org.mitros.writing_analytics", "user_id": "ed", "ack": true}}),
+        )
         .await;
         sockets.push(ws);
     }
@@ -330,11 +341,14 @@ async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in
         let ibi = expected.chars().count() + 1;
         expected.push_str(&word);
         let ws = &mut sockets[i % 2];
-        send_json(ws, &json!({
-            "event": "google_docs_save", "doc_id": "essay",
-            "url": "https://docs.google.com/document/d/essay/save",
-            "bundles": [{"commands": [{"ty": "is", "ibi": ibi, "s": word}]}],
-        }))
+        send_json(
+            ws,
+            &json!({
+                "event": "google_docs_save", "doc_id": "essay",
+                "url": "https://docs.google.com/document/d/essay/save",
+                "bundles": [{"commands": [{"ty": "is", "ibi": ibi, "s": word}]}],
+            }),
+        )
         .await;
         recv_status(ws, "ack", T).await.expect("acknowledged");
         let deadline = Instant::now() + T;
@@ -409,7 +423,9 @@ async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in
         }
     }
     for ((reducer, key), state) in &states {
-        if key.starts_with("student:tc-testcase-ed") && live.get(reducer).and_then(|r| r.get(key)).is_none() {
+        if key.starts_with("student:tc-testcase-ed")
+            && live.get(reducer).and_then(|r| r.get(key)).is_none()
+        {
             assert!(empty(state), "{reducer} {key} is not live: {state}");
         }
     }
@@ -426,13 +442,24 @@ async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in
         &[&log_a, &skewed.join("b/log")],
         &["--order", journals_b.to_str().unwrap()],
     );
-    let key = ("writing.reconstruct".to_owned(), "student:tc-testcase-ed|doc_id:essay".to_owned());
+    let key = (
+        "writing.reconstruct".to_owned(),
+        "student:tc-testcase-ed|doc_id:essay".to_owned(),
+    );
     assert_eq!(states[&key]["text"], live_text.as_str(), "{out}");
     // …which the clocks alone do not: without the journals all of B's saves come last.
-    let (states, out, err) = replay("clocks", &[&skewed.join("a/log"), &skewed.join("b/log")], &[]);
+    let (states, out, err) = replay(
+        "clocks",
+        &[&skewed.join("a/log"), &skewed.join("b/log")],
+        &[],
+    );
     assert!(err.contains("no order journals found"), "{err}");
     assert!(out.contains("0 hand-overs"), "{out}");
     let by_clock = states[&key]["text"].as_str().unwrap().replace('\0', "");
     assert_ne!(by_clock, expected);
-    assert_eq!(by_clock.len(), expected.len(), "every save is in it: {by_clock:?}");
+    assert_eq!(
+        by_clock.len(),
+        expected.len(),
+        "every save is in it: {by_clock:?}"
+    );
 }

@@ -457,9 +457,17 @@ impl Merger {
     }
 
     /// The line's time, the keys its event touches and whether it is a roster event.
-    fn describe(&mut self, buf: &Bytes, line: &CommittedLine) -> (Option<Timestamp>, Vec<u64>, bool) {
+    fn describe(
+        &mut self,
+        buf: &Bytes,
+        line: &CommittedLine,
+    ) -> (Option<Timestamp>, Vec<u64>, bool) {
         let text = |range: (usize, usize)| std::str::from_utf8(&buf[range.0..range.1]).ok();
-        let prepared = match (&line.prepared, line.time, text((line.body_start, line.range.1))) {
+        let prepared = match (
+            &line.prepared,
+            line.time,
+            text((line.body_start, line.range.1)),
+        ) {
             (Some(p), Some(time), Some(body)) => p.event(body, line.seq, time),
             _ => None,
         };
@@ -482,7 +490,11 @@ impl Merger {
             .registry
             .for_source(&event.source, event.timer.is_some())
         {
-            if reducer.scope.write_key(&event, &mut self.scope_text).is_none() {
+            if reducer
+                .scope
+                .write_key(&event, &mut self.scope_text)
+                .is_none()
+            {
                 continue;
             }
             self.key_text.clear();
@@ -609,7 +621,11 @@ impl Merger {
                 self.release_if_free(d);
             }
         }
-        while self.arena.front().is_some_and(|p| p.state == State::Emitted) {
+        while self
+            .arena
+            .front()
+            .is_some_and(|p| p.state == State::Emitted)
+        {
             self.arena.pop_front();
             self.base += 1;
         }
@@ -703,7 +719,11 @@ pub fn by_node(segments: Vec<Source>, fallback: &str) -> Vec<(String, Vec<Source
     let mut named: Vec<(Option<String>, Source)> = Vec::with_capacity(segments.len());
     for source in segments {
         let node = node_of(&source.path).ok().flatten();
-        let dir = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = source
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         if let Some(node) = &node {
             dir_node.entry(dir).or_insert_with(|| node.clone());
         }
@@ -711,7 +731,11 @@ pub fn by_node(segments: Vec<Source>, fallback: &str) -> Vec<(String, Vec<Source
     }
     let mut groups: Vec<(String, Vec<Source>)> = Vec::new();
     for (node, source) in named {
-        let dir = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = source
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let node = dir_node
             .get(&dir)
             .cloned()
@@ -979,7 +1003,11 @@ mod tests {
 
     #[test]
     fn positions_never_logged_nodes_not_given_and_copies_cost_no_event() {
-        let a = vec![(1, 1.0, "x", "a1"), (2, 2.0, "x", "a2"), (2, 2.0, "x", "a2")];
+        let a = vec![
+            (1, 1.0, "x", "a1"),
+            (2, 2.0, "x", "a2"),
+            (2, 2.0, "x", "a2"),
+        ];
         let b = vec![(1, 0.5, "x", "b1")];
         let journal = vec![
             // b claims a through 9, which a's log never reached: b1 waits for all of a's x.
@@ -1014,6 +1042,10 @@ mod tests {
         assert!(report.fallbacks >= 1, "{report:?}");
         let mut sorted = order.clone();
         sorted.sort();
-        assert_eq!(sorted, ["a1", "a2", "a3", "a4", "b1"], "each once: {order:?}");
+        assert_eq!(
+            sorted,
+            ["a1", "a2", "a3", "a4", "b1"],
+            "each once: {order:?}"
+        );
     }
 }
