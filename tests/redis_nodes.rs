@@ -147,6 +147,40 @@ async fn two_nodes_on_one_redis_count_every_event_of_students_split_across_them(
         }
     }
     assert!(handovers > 100, "{handovers} hand-overs recorded");
+
+    // Both logs replayed together, merged under those journals, count every event once.
+    let work = TempDir::new("nodes-replay");
+    let out = work.path().join("merged.snapshot");
+    let (ok, stdout, stderr) = run_cli(
+        work.path(),
+        &[
+            "replay",
+            "--data-dir",
+            work.path().join("data").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            da.path().join("data/log").to_str().unwrap(),
+            db.path().join("data/log").to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    eprintln!("{stdout}");
+    assert!(
+        stdout.contains(&format!("replayed {} events", per_node[0] + per_node[1])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{handovers} hand-overs in the order journals")),
+        "{stdout}"
+    );
+    let counts = snapshot_states(&out);
+    for n in 0..STUDENTS {
+        let key = (
+            "activity.event_count".to_owned(),
+            format!("student:tc-testcase-split{n}"),
+        );
+        assert_eq!(counts[&key]["count"], EVENTS, "student {n}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
