@@ -974,6 +974,29 @@ mod tests {
     }
 
     #[test]
+    fn the_own_log_counts_as_replayed_up_to_its_first_event_after_to() {
+        let (a, b, journal) = alternating();
+        let to = Some(Timestamp::from_secs_f64(2.5));
+        let mut merger = Merger::new(
+            registry(),
+            vec![input("a", &a), input("b", &b)],
+            journal,
+            to,
+        );
+        let mut lines = 0;
+        while let Some(item) = merger.next_item() {
+            if let Item::Batch { batch, own } = item {
+                assert!(!own, "merged batches mix nodes");
+                lines += batch.len();
+            }
+        }
+        // Every line goes to the engine (its filter leaves out what is after `to`); the own
+        // log (a's) is current through seq 2, the last before its first event after `to`.
+        assert_eq!(lines, 6);
+        assert_eq!(merger.report().own_through, 2);
+    }
+
+    #[test]
     fn a_lost_journal_line_leaves_that_hand_over_to_the_clocks() {
         let (a, b, mut journal) = alternating();
         // a's hand-over was lost (a crash before the journal reached the disk): a2 no longer
