@@ -37,7 +37,9 @@ const SHOW_SKIPPED: u64 = 100;
 pub(crate) struct ReplayArgs {
     /// Logs to replay besides the node's own: ClassPulse log segments or directories of them
     /// (e.g. archived segments), Learning Observer study logs (`*.study.log`, `*.study.log.gz`)
-    /// or directories of them. Without any: the node's own log only.
+    /// or directories of them. Without any: the node's own log only. Logs of several nodes
+    /// (e.g. each node's `data_dir/log`) are merged in the order their order journals allow
+    /// (see --order).
     #[arg(value_name = "LOG")]
     logs: Vec<PathBuf>,
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-24T08:00:00Z, or Unix seconds).
