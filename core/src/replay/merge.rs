@@ -111,7 +111,7 @@ struct NodeState {
     own: bool,
     frozen: bool,
     input: Box<dyn Iterator<Item = Item> + Send>,
-    batch: Option<(DurableBatch, usize)>,
+    batch: Option<(Bytes, std::vec::IntoIter<CommittedLine>)>,
     exhausted: bool,
     last_seq: u64,
     last_time: Option<Timestamp>,
@@ -318,8 +318,8 @@ impl Merger {
         if let Some(n) = next {
             return self.read(n);
         }
-        // A node at its window that others wait for: its waits can never be met by reading;
-        // a node that is not at its window but has waits is readable above.
+        // Every log is read, or those left are at their window: what waits now can only wait
+        // for other waiting events (a cycle) or for more than may be read ahead.
         if self.fallback() {
             return Step::Progress;
         }
@@ -330,18 +330,18 @@ impl Merger {
     fn read(&mut self, n: usize) -> Step {
         loop {
             let node = &mut self.nodes[n];
-            if let Some((batch, next)) = &mut node.batch {
-                if *next < batch.lines.len() {
-                    let line = batch.lines[*next].clone();
-                    *next += 1;
-                    let buf = batch.buf.clone();
+            if let Some((buf, lines)) = &mut node.batch {
+                if let Some(line) = lines.next() {
+                    let buf = buf.clone();
                     self.add_line(n, buf, line);
                     return Step::Progress;
                 }
                 node.batch = None;
             }
             match node.input.next() {
-                Some(Item::Batch { batch, .. }) => node.batch = Some((batch, 0)),
+                Some(Item::Batch { batch, .. }) => {
+                    node.batch = Some((batch.buf, batch.lines.into_iter()));
+                }
                 Some(note) => {
                     self.notes.push_back(note);
                     return Step::Progress;
