@@ -1,7 +1,8 @@
 //! Two real `classpulse serve` nodes on one Redis (which the test starts): students whose
 //! events are split randomly across both nodes, concurrently, end with exactly every event
 //! counted, as seen from either node; a teacher's dashboard on one node is pushed what a
-//! student writes through the other.
+//! student writes through the other; a replay of both nodes' logs, merged under their order
+//! journals, rebuilds a document written through both in its live order.
 
 mod common;
 
@@ -146,6 +147,40 @@ async fn two_nodes_on_one_redis_count_every_event_of_students_split_across_them(
         }
     }
     assert!(handovers > 100, "{handovers} hand-overs recorded");
+
+    // Both logs replayed together, merged under those journals, count every event once.
+    let work = TempDir::new("nodes-replay");
+    let out = work.path().join("merged.snapshot");
+    let (ok, stdout, stderr) = run_cli(
+        work.path(),
+        &[
+            "replay",
+            "--data-dir",
+            work.path().join("data").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            da.path().join("data/log").to_str().unwrap(),
+            db.path().join("data/log").to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    eprintln!("{stdout}");
+    assert!(
+        stdout.contains(&format!("replayed {} events", per_node[0] + per_node[1])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{handovers} hand-overs in the order journals")),
+        "{stdout}"
+    );
+    let counts = snapshot_states(&out);
+    for n in 0..STUDENTS {
+        let key = (
+            "activity.event_count".to_owned(),
+            format!("student:tc-testcase-split{n}"),
+        );
+        assert_eq!(counts[&key]["count"], EVENTS, "student {n}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,4 +275,225 @@ async fn a_dashboard_on_node_b_is_pushed_an_event_ingested_on_node_a() {
     );
     a.stop();
     b.stop();
+}
+
+/// Every state line of a snapshot file, by `(reducer, scope key)`.
+fn snapshot_states(path: &Path) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("r").is_some())
+        .map(|v| {
+            let key = (
+                v["r"].as_str().unwrap().to_owned(),
+                v["k"].as_str().unwrap().to_owned(),
+            );
+            (key, v["s"].clone())
+        })
+        .collect()
+}
+
+/// The same JSON, numbers equal to the last few bits: a state read back from Redis went through
+/// JSON text at every update (serde_json parses floats to within an ulp, not exactly), one in
+/// memory did not.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// A copy of a node's log directory whose server times run `skew_secs` ahead, as a node with
+/// a fast clock would have written it.
+fn skewed_copy(log: &Path, to: &Path, skew_secs: f64) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(log).unwrap() {
+        let path = entry.unwrap().path();
+        let mut out = String::new();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let at = line.find("\"time\":").unwrap() + "\"time\":".len();
+            let end = at + line[at..].find(',').unwrap();
+            let time: f64 = line[at..end].parse().unwrap();
+            out.push_str(&format!(
+                "{}{:.6}{}\n",
+                &line[..at],
+                time + skew_secs,
+                &line[end..]
+            ));
+        }
+        std::fs::write(to.join(path.file_name().unwrap()), out).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_both_nodes_logs_rebuilds_a_document_written_through_both_in_live_order() {
+    let Some(redis) = redis_or_skip("a_replay_of_both_nodes_logs_rebuilds_a_document") else {
+        return;
+    };
+    const T: Duration = Duration::from_secs(20);
+    const SAVES: usize = 12;
+    let prefix = unique_prefix("merge");
+    let (da, db) = (TempDir::new("merge-a"), TempDir::new("merge-b"));
+    let ca = node_config(da.path(), "a", &redis.url(), &prefix);
+    let cb = node_config(db.path(), "b", &redis.url(), &prefix);
+    let a = Server::start(da.path(), &["--config", ca.to_str().unwrap()]);
+    let b = Server::start(db.path(), &["--config", cb.to_str().unwrap()]);
+
+    // Ed's essay, each save appending a word, sent through node A, then B, then A…; each save
+    // is reduced before the next is sent, so the live order is the order sent.
+    let mut sockets = Vec::new();
+    for node in [&a, &b] {
+        let mut ws = connect(&node.ws_url()).await;
+        send_json(
+            &mut ws,
+            &json!({"event": "lock_fields", "fields": {
+            "source": "org.mitros.writing_analytics", "user_id": "ed", "ack": true}}),
+        )
+        .await;
+        sockets.push(ws);
+    }
+    let text_of = |state: &serde_json::Value| {
+        state["writing.reconstruct"]["student:tc-testcase-ed|doc_id:essay"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut expected = String::new();
+    for i in 0..SAVES {
+        let word = format!("w{i:02} ");
+        let ibi = expected.chars().count() + 1;
+        expected.push_str(&word);
+        let ws = &mut sockets[i % 2];
+        send_json(
+            ws,
+            &json!({
+                "event": "google_docs_save", "doc_id": "essay",
+                "url": "https://docs.google.com/document/d/essay/save",
+                "bundles": [{"commands": [{"ty": "is", "ibi": ibi, "s": word}]}],
+            }),
+        )
+        .await;
+        recv_status(ws, "ack", T).await.expect("acknowledged");
+        let deadline = Instant::now() + T;
+        loop {
+            let (_, state) = a.get_as_admin("/api/state/tc-testcase-ed").await;
+            if text_of(&state).replace('\0', "") == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "save {i} never reduced: {state}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (code, live) = b.get_as_admin("/api/state/tc-testcase-ed").await;
+    assert_eq!(code, 200);
+    let live_text = text_of(&live);
+    a.stop();
+    b.stop();
+    // Every save after the first was a hand-over between the nodes.
+    let journal = |dir: &TempDir, node: &str| {
+        std::fs::read_to_string(dir.path().join(format!("data/order/{node}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("writing.reconstruct/"))
+            .count()
+    };
+    assert_eq!(journal(&da, "a") + journal(&db, "b"), SAVES - 1);
+
+    let work = TempDir::new("merge-replay");
+    let replay = |name: &str, logs: &[&Path], extra: &[&str]| {
+        let out = work.path().join(format!("{name}.snapshot"));
+        let data = work.path().join(name);
+        let mut args = vec![
+            "replay".to_owned(),
+            "--data-dir".to_owned(),
+            data.to_str().unwrap().to_owned(),
+            "--out".to_owned(),
+            out.to_str().unwrap().to_owned(),
+        ];
+        args.extend(logs.iter().map(|p| p.to_str().unwrap().to_owned()));
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, stdout, stderr) = run_cli(work.path(), &args);
+        assert!(ok, "replay {name}: {stdout}{stderr}");
+        (snapshot_states(&out), stdout, stderr)
+    };
+    let (log_a, log_b) = (da.path().join("data/log"), db.path().join("data/log"));
+
+    // Both nodes' logs (their journals beside them, in each data directory): every state of
+    // Ed's is the live one, byte for byte.
+    let (states, out, _) = replay("both", &[&log_a, &log_b], &[]);
+    assert!(out.contains("merged 2 nodes' logs"), "{out}");
+    assert!(out.contains("fallbacks 0"), "{out}");
+    let live = live.as_object().unwrap();
+    let mut compared = 0;
+    for (reducer, keys) in live {
+        for (key, state) in keys.as_object().unwrap() {
+            let rebuilt = states.get(&(reducer.clone(), key.clone()));
+            assert!(
+                rebuilt.is_some_and(|r| same(r, state)),
+                "{reducer} {key}: rebuilt {rebuilt:?}, live {state}"
+            );
+            compared += 1;
+        }
+    }
+    // No other state of Ed's, but those still empty (the memory store keeps a state its
+    // reducer looked at and left as it was; Redis stores only changed ones).
+    fn empty(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => m.values().all(empty),
+            serde_json::Value::Array(a) => a.is_empty(),
+            v => v.is_null(),
+        }
+    }
+    for ((reducer, key), state) in &states {
+        if key.starts_with("student:tc-testcase-ed")
+            && live.get(reducer).and_then(|r| r.get(key)).is_none()
+        {
+            assert!(empty(state), "{reducer} {key} is not live: {state}");
+        }
+    }
+    assert!(compared >= 10, "{compared} states compared");
+
+    // Node B's clock ran 1000 s ahead: the journals still give the live text…
+    let skewed = work.path().join("skewed");
+    skewed_copy(&log_b, &skewed.join("b/log"), 1000.0);
+    std::fs::create_dir_all(skewed.join("a")).unwrap();
+    skewed_copy(&log_a, &skewed.join("a/log"), 0.0);
+    let journals_b = db.path().join("data/order");
+    let (states, out, _) = replay(
+        "skewed",
+        &[&log_a, &skewed.join("b/log")],
+        &["--order", journals_b.to_str().unwrap()],
+    );
+    let key = (
+        "writing.reconstruct".to_owned(),
+        "student:tc-testcase-ed|doc_id:essay".to_owned(),
+    );
+    assert_eq!(states[&key]["text"], live_text.as_str(), "{out}");
+    // …which the clocks alone do not: without the journals all of B's saves come last.
+    let (states, out, err) = replay(
+        "clocks",
+        &[&skewed.join("a/log"), &skewed.join("b/log")],
+        &[],
+    );
+    assert!(err.contains("no order journals found"), "{err}");
+    assert!(out.contains("0 hand-overs"), "{out}");
+    let by_clock = states[&key]["text"].as_str().unwrap().replace('\0', "");
+    assert_ne!(by_clock, expected);
+    assert_eq!(
+        by_clock.len(),
+        expected.len(),
+        "every save is in it: {by_clock:?}"
+    );
 }

@@ -6,6 +6,11 @@
 //! directory (or to `--out`), which `classpulse serve` loads; with Redis it goes to the store
 //! (events a state already reflects are skipped, so nothing is applied twice). It holds the
 //! data directory's lock: it refuses to run while a server runs there.
+//!
+//! Logs of several nodes (each node's `data_dir/log`, found by the `node` its lines name) are
+//! merged in an order their order journals allow (`core::replay::merge`): each node's
+//! `data_dir/order/` is found beside the logs given, in the data directory, or named with
+//! `--order`.
 
 use crate::cli::config_file;
 use anyhow::{Context, bail};
@@ -14,6 +19,7 @@ use classpulse_core::config::{Config, KvsConfig};
 use classpulse_core::datadir::{DataDirLock, LockError};
 use classpulse_core::event::Timestamp;
 use classpulse_core::kvs::{MemoryKvs, RedisKvs, SharedKvs, StateKey};
+use classpulse_core::replay::merge::{self, MergeReport, Merger, NodeInput};
 use classpulse_core::replay::sources::{self, Item, Kind, ReadProgress, Source};
 use classpulse_core::replay::{Engine, Filter, Totals};
 use classpulse_core::roster::RosterIndex;
@@ -31,7 +37,9 @@ const SHOW_SKIPPED: u64 = 100;
 pub(crate) struct ReplayArgs {
     /// Logs to replay besides the node's own: ClassPulse log segments or directories of them
     /// (e.g. archived segments), Learning Observer study logs (`*.study.log`, `*.study.log.gz`)
-    /// or directories of them. Without any: the node's own log only.
+    /// or directories of them. Without any: the node's own log only. Logs of several nodes
+    /// (e.g. each node's `data_dir/log`) are merged in the order their order journals allow
+    /// (see --order).
     #[arg(value_name = "LOG")]
     logs: Vec<PathBuf>,
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-24T08:00:00Z, or Unix seconds).
@@ -58,6 +66,11 @@ pub(crate) struct ReplayArgs {
     /// removed segments) and no archived segments are given: states then lack that history.
     #[arg(long)]
     allow_partial: bool,
+    /// A directory of order journals (`<node>.jsonl`, a node's `data_dir/order`) for merging
+    /// several nodes' logs; repeatable. Besides these, the `order` directory beside each log
+    /// directory given and the data directory's own are read.
+    #[arg(long, value_name = "DIR")]
+    order: Vec<PathBuf>,
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, String> {
@@ -242,8 +255,10 @@ async fn replay(
         .min()
         .is_none_or(|first| first <= 1);
     let files = inputs.len();
+    // Logs of several nodes are merged under their order journals; one node's are read as
+    // they are.
+    let (first, nodes) = split_by_node(inputs, &config.server.node_id);
     let progress = Arc::new(ReadProgress::default());
-    let (rx, reader) = sources::spawn(inputs, progress.clone());
     let mut engine = Engine::new(
         selected,
         kvs.clone(),
@@ -253,45 +268,55 @@ async fn replay(
     );
     let mut report = Progress::new(total);
     let started = Instant::now();
-    let mut skipped = 0u64;
-    let mut failed = 0u64;
-    // Receiving blocks a thread; the engine's store calls are async (Redis).
-    let mut rx = Some(rx);
-    loop {
-        let (item, back) = tokio::task::spawn_blocking(move || {
-            let rx = rx.take().expect("the receiver is handed back each time");
-            (rx.recv().ok(), rx)
-        })
-        .await?;
-        rx = Some(back);
-        let Some(item) = item else { break };
-        match item {
-            Item::Batch { batch, own } => {
-                engine.apply(batch, own).await?;
-                report.tick(progress.bytes(), &engine.totals);
-            }
-            Item::Skipped(s) => {
-                skipped += 1;
-                if skipped <= SHOW_SKIPPED {
-                    report.println(&format!(
-                        "skipped {} line {}: {}",
-                        s.path.display(),
-                        s.line,
-                        s.reason
-                    ));
-                }
-            }
-            Item::Failed(path, e) => {
-                failed += 1;
-                report.println(&format!("cannot read {}: {e}", path.display()));
-            }
-        }
-    }
+    let mut counts = (0u64, 0u64);
+    let (rx, reader) = sources::spawn(first, progress.clone());
+    drain(rx, &mut engine, &mut report, &progress, &mut counts).await?;
     let _ = reader.join();
+    let mut merged = None;
+    if !nodes.is_empty() {
+        let mut extra = args.order.clone();
+        extra.push(config.server.data_dir.join("order"));
+        let dirs = merge::journal_dirs(&args.logs, &extra);
+        let handovers = merge::read_journals(&dirs).context("reading the order journals")?;
+        if dirs.is_empty() {
+            report.println(
+                "note: no order journals found (each node's data_dir/order, beside the logs \
+                 given or named with --order): the nodes' events are merged by server time",
+            );
+        }
+        let mut readers = Vec::new();
+        let inputs = nodes
+            .into_iter()
+            .map(|(node, sources)| {
+                let own = sources.iter().any(|s| s.own);
+                let (rx, reader) = sources::spawn(sources, progress.clone());
+                readers.push(reader);
+                NodeInput {
+                    node,
+                    own,
+                    items: Box::new(rx.into_iter()),
+                }
+            })
+            .collect();
+        let merger = Merger::new(full.clone(), inputs, handovers, args.to);
+        let (rx, merging) = merge::spawn(merger);
+        drain(rx, &mut engine, &mut report, &progress, &mut counts).await?;
+        let result = merging
+            .join()
+            .map_err(|_| anyhow::anyhow!("the merge of the nodes' logs failed"))?;
+        for reader in readers {
+            let _ = reader.join();
+        }
+        merged = Some(result);
+    }
+    let (skipped, failed) = counts;
     report.finish();
     let elapsed = started.elapsed();
     let totals = engine.totals.clone();
-    let through = engine.own_through();
+    // Merged batches mix nodes, so the merge counts how far the own log went.
+    let through = engine
+        .own_through()
+        .max(merged.as_ref().map_or(0, |m| m.own_through));
 
     let mut destination = String::new();
     if let Some(memory) = memory {
@@ -331,7 +356,90 @@ async fn replay(
         };
     }
     print_summary(&totals, elapsed, files, skipped, failed, &destination);
+    if let Some(m) = &merged {
+        print_merge(m);
+    }
     Ok(())
+}
+
+/// Learning Observer's logs and a single node's segments (read in order, first), and — when
+/// the segments are of several nodes — each node's, to merge.
+fn split_by_node(inputs: Vec<Source>, own_node: &str) -> (Vec<Source>, Vec<(String, Vec<Source>)>) {
+    let (segments, mut first): (Vec<Source>, Vec<Source>) =
+        inputs.into_iter().partition(|s| s.kind == Kind::ClassPulse);
+    let nodes = merge::by_node(segments, own_node);
+    if nodes.len() > 1 {
+        return (first, nodes);
+    }
+    for (_, segments) in nodes {
+        first.extend(segments);
+    }
+    (first, Vec::new())
+}
+
+/// Applies what a reader or the merge hands over.
+async fn drain(
+    rx: std::sync::mpsc::Receiver<Item>,
+    engine: &mut Engine,
+    report: &mut Progress,
+    progress: &ReadProgress,
+    (skipped, failed): &mut (u64, u64),
+) -> anyhow::Result<()> {
+    // Receiving blocks a thread; the engine's store calls are async (Redis).
+    let mut rx = Some(rx);
+    loop {
+        let (item, back) = tokio::task::spawn_blocking(move || {
+            let rx = rx.take().expect("the receiver is handed back each time");
+            (rx.recv().ok(), rx)
+        })
+        .await?;
+        rx = Some(back);
+        let Some(item) = item else { break };
+        match item {
+            Item::Batch { batch, own } => {
+                engine.apply(batch, own).await?;
+                report.tick(progress.bytes(), &engine.totals);
+            }
+            Item::Skipped(s) => {
+                *skipped += 1;
+                if *skipped <= SHOW_SKIPPED {
+                    report.println(&format!(
+                        "skipped {} line {}: {}",
+                        s.path.display(),
+                        s.line,
+                        s.reason
+                    ));
+                }
+            }
+            Item::Failed(path, e) => {
+                *failed += 1;
+                report.println(&format!("cannot read {}: {e}", path.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_merge(m: &MergeReport) {
+    println!(
+        "  merged {} nodes' logs: {} hand-overs in the order journals, {} kept, {} matching no \
+         later event, {} positions on nodes not given, {} duplicate lines; fallbacks {}",
+        m.nodes,
+        m.handovers,
+        m.handovers_used,
+        m.handovers_unmatched,
+        m.handovers_foreign,
+        m.duplicates,
+        m.fallbacks
+    );
+    if m.fallbacks > 0 {
+        println!(
+            "  {} event(s) went against the journals to break a cycle or an endless wait (e.g. {}): \
+             those keys' order is by server time there, and may differ from the live state",
+            m.fallbacks,
+            m.fallback_examples.join(", ")
+        );
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

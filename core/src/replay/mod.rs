@@ -12,6 +12,7 @@
 //! module is selected by giving the engine a registry of that module's reducers only.
 
 pub mod learning_observer;
+pub mod merge;
 pub mod prepare;
 pub mod sources;
 
