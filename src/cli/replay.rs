@@ -211,12 +211,10 @@ async fn replay(
                      it does not recompute states Redis already has"
                 );
             }
-            RedisKvs::connect(
-                redis,
-                &config.server.node_id,
-                Some(config.server.data_dir.join("order")),
-            )
-            .await?
+            // No order journal: a replay re-applies logged events in an order already decided
+            // (by the logs and their journals); the hand-overs it makes are not the live ones, and
+            // written beside a node's own they would constrain the next merged replay falsely.
+            RedisKvs::connect(redis, &config.server.node_id, None).await?
         }
         (None, KvsConfig::Memory {}) => unreachable!("memory is handled above"),
     };
