@@ -2,10 +2,10 @@
 //! every socket that student has open on any node (via pub/sub), as a `status` message.
 
 use crate::pubsub::{Delivery, NOTIFICATIONS, PubSub};
-use std::borrow::Cow;
 use dashmap::DashMap;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -375,7 +375,11 @@ impl QueueState {
         let mut me = Map::new();
         put(&mut me, "course_id", self.course_id.as_str());
         put(&mut me, "on_duty", duty.is_some());
-        put(&mut me, "waiting_for_student", duty.is_some_and(|d| d.waiting));
+        put(
+            &mut me,
+            "waiting_for_student",
+            duty.is_some_and(|d| d.waiting),
+        );
         let offer = self.offers.get(ta).map(|o| {
             let mut m = Map::new();
             put(&mut m, "id", o.id);
