@@ -160,7 +160,7 @@ pub async fn serve<W, R, E>(
                 }
             }
             Some(note) = notify_rx.recv() => {
-                if sink.send(Message::Text(note.into())).await.is_err() {
+                if send_notes(&mut sink, note, &mut notify_rx).await.is_err() {
                     break;
                 }
             }
@@ -202,6 +202,31 @@ pub async fn serve<W, R, E>(
         accepted = conn.accepted,
         "ingest connection closed"
     );
+}
+
+/// Most notifications written to a socket in one go: a burst beyond it waits for the next turn
+/// of the connection's loop, so frames from the client are not starved.
+const MAX_NOTES_PER_WRITE: usize = 64;
+
+/// Writes `first` and whatever other notifications are already queued for this socket, then
+/// flushes once: one socket write for all of them instead of one per notification.
+async fn send_notes<W: Sink<Message> + Unpin>(
+    sink: &mut W,
+    first: String,
+    queued: &mut mpsc::Receiver<String>,
+) -> Result<(), ()> {
+    sink.feed(Message::Text(first.into()))
+        .await
+        .map_err(|_| ())?;
+    for _ in 1..MAX_NOTES_PER_WRITE {
+        let Ok(note) = queued.try_recv() else {
+            break;
+        };
+        sink.feed(Message::Text(note.into()))
+            .await
+            .map_err(|_| ())?;
+    }
+    sink.flush().await.map_err(|_| ())
 }
 
 impl Conn {
@@ -452,5 +477,59 @@ impl Conn {
         self.acked_sent = count;
         let ack = format!(r#"{{"status":"ack","count":{count},"seq":{seq}}}"#);
         sink.send(Message::Text(ack.into())).await.map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A sink that records what it was given and how often it was flushed.
+    #[derive(Default)]
+    struct Recording {
+        sent: Vec<String>,
+        flushes: usize,
+    }
+
+    impl Sink<Message> for Recording {
+        type Error = ();
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), ()> {
+            if let Message::Text(t) = item {
+                self.sent.push(t.as_str().to_owned());
+            }
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_notifications_go_out_in_order_with_one_flush_per_burst() {
+        let (tx, mut rx) = mpsc::channel(128);
+        for i in 0..MAX_NOTES_PER_WRITE + 5 {
+            tx.try_send(format!("n{i}")).unwrap();
+        }
+        let mut sink = Recording::default();
+        let first = rx.recv().await.unwrap();
+        send_notes(&mut sink, first, &mut rx).await.unwrap();
+        assert_eq!(sink.sent.len(), MAX_NOTES_PER_WRITE, "a burst is capped");
+        assert_eq!(sink.flushes, 1);
+        let first = rx.recv().await.unwrap();
+        send_notes(&mut sink, first, &mut rx).await.unwrap();
+        assert_eq!(sink.flushes, 2);
+        let expected: Vec<String> = (0..MAX_NOTES_PER_WRITE + 5)
+            .map(|i| format!("n{i}"))
+            .collect();
+        assert_eq!(sink.sent, expected);
     }
 }

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Bytes of frames a socket buffers before it writes without waiting for a flush.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Upgrades to the ingest protocol, or 503 when at the connection limit.
 pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
@@ -45,7 +48,9 @@ pub(super) async fn upgrade(State(rt): State<Arc<Runtime>>, request: Request) ->
     let transport_limit = limits.max_frame_bytes.saturating_mul(4).max(1 << 20);
     let runtime = rt.clone();
     ws.read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(0)
+        // Frames are buffered and written when the connection flushes (it always does after
+        // what it has to say): notifications queued for a socket go out in one write.
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
         .on_upgrade(move |socket| {

@@ -758,6 +758,28 @@ impl Step<'_> {
     }
 }
 
+/// A notification: `{"status": "office_hours", "what", "message"?, <whose>: status, "now"}`.
+///
+/// Built by moving the status in: `json!` would serialize it into a copy, and with a message
+/// for every waiting student at every call that copy was a good part of the reducer's time.
+fn notification(
+    what: &'static str,
+    message: Option<String>,
+    whose: &'static str,
+    status: Value,
+    now: Timestamp,
+) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), Value::from(STATUS));
+    m.insert("what".into(), Value::from(what));
+    if let Some(message) = message {
+        m.insert("message".into(), Value::String(message));
+    }
+    m.insert(whose.into(), status);
+    m.insert("now".into(), Value::from(now.as_micros()));
+    Value::Object(m)
+}
+
 /// `HH:MM:SS` UTC of a server time, for messages.
 fn clock_text(t: Timestamp) -> String {
     let secs = t.as_micros().div_euclid(1_000_000).rem_euclid(86_400);
@@ -885,25 +907,32 @@ impl Reducer for QueueReducer {
             let me = state.student_status(&student, &settings, default_service_us);
             outcome = outcome.notify(
                 Recipient::Student(student),
-                json!({"status": STATUS, "what": what, "message": message, "me": me, "now": now}),
+                notification(what, Some(message), "me", me, now),
             );
         }
         let after: Vec<(String, LineView)> = state.line_views(default_service_us);
         let open_changed = open_before != state.is_open();
+        // The line keeps its order (an event removes or inserts a student or two), so each
+        // student is looked for in `before` from where the previous one was found.
+        let mut from = 0;
         for (student, view) in &after {
             if told.contains(student) {
                 continue;
             }
-            let unchanged = !open_changed
-                && before
-                    .iter()
-                    .find(|(s, _)| s == student)
-                    .is_some_and(|(_, v)| v == view);
+            let found = before[from..]
+                .iter()
+                .position(|(s, _)| s == student)
+                .map(|i| from + i)
+                .or_else(|| before[..from].iter().position(|(s, _)| s == student));
+            if let Some(i) = found {
+                from = i + 1;
+            }
+            let unchanged = !open_changed && found.is_some_and(|i| before[i].1 == *view);
             if !unchanged {
                 let me = state.student_status(student, &settings, default_service_us);
                 outcome = outcome.notify(
                     Recipient::Student(student.clone()),
-                    json!({"status": STATUS, "what": "position", "me": me, "now": now}),
+                    notification("position", None, "me", me, now),
                 );
             }
         }
@@ -912,7 +941,7 @@ impl Reducer for QueueReducer {
             let me = state.ta_status(&ta);
             outcome = outcome.notify(
                 Recipient::Student(ta),
-                json!({"status": STATUS, "what": what, "message": message, "ta": me, "now": now}),
+                notification(what, Some(message), "ta", me, now),
             );
         }
         outcome

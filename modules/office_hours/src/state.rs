@@ -8,7 +8,7 @@
 use crate::config::{CourseSettings, Effective};
 use classpulse_core::event::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Session lengths kept for the wait estimate.
@@ -202,6 +202,34 @@ pub struct LineView {
     pub estimate: Option<u64>,
 }
 
+/// The inputs of the line's wait estimates (see [`QueueState::estimate_secs`]).
+struct Estimator {
+    tas: usize,
+    idle: usize,
+    service_us: i64,
+}
+
+impl Estimator {
+    fn estimate(&self, position: usize) -> Option<u64> {
+        if self.tas == 0 {
+            return None;
+        }
+        if position <= self.idle {
+            return Some(0);
+        }
+        let rounds = (position - self.idle).div_ceil(self.tas) as i64;
+        let secs = ((rounds * self.service_us) / 1_000_000).max(0) as u64;
+        // Whole minutes: an estimate is not more precise than that, and students are told
+        // again only when it moves by a minute, not at every session's end.
+        Some(secs.div_ceil(60) * 60)
+    }
+}
+
+/// Sets `key` of a status object.
+fn put(map: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+    map.insert(key.to_owned(), value.into());
+}
+
 impl QueueState {
     /// Where `student` is, if anywhere.
     pub fn place(&self, student: &str) -> Option<Place<'_>> {
@@ -244,23 +272,21 @@ impl QueueState {
     /// otherwise ⌈(position − idle TAs) / TAs on duty⌉ × the average recent session length,
     /// rounded up to whole minutes.
     pub fn estimate_secs(&self, position: usize, default_us: i64) -> Option<u64> {
-        let tas = self.on_duty.len();
-        if tas == 0 {
-            return None;
+        self.estimator(default_us).estimate(position)
+    }
+
+    /// What every estimate of the line depends on, computed once.
+    fn estimator(&self, default_us: i64) -> Estimator {
+        Estimator {
+            tas: self.on_duty.len(),
+            idle: self.on_duty.values().filter(|d| d.waiting).count(),
+            service_us: self.service_us(default_us),
         }
-        let idle = self.on_duty.values().filter(|d| d.waiting).count();
-        if position <= idle {
-            return Some(0);
-        }
-        let rounds = (position - idle).div_ceil(tas) as i64;
-        let secs = ((rounds * self.service_us(default_us)) / 1_000_000).max(0) as u64;
-        // Whole minutes: an estimate is not more precise than that, and students are told
-        // again only when it moves by a minute, not at every session's end.
-        Some(secs.div_ceil(60) * 60)
     }
 
     /// Every waiting student's position and estimate, in line order.
     pub fn line_views(&self, default_us: i64) -> Vec<(String, LineView)> {
+        let estimator = self.estimator(default_us);
         self.line
             .iter()
             .enumerate()
@@ -269,7 +295,7 @@ impl QueueState {
                     w.student.clone(),
                     LineView {
                         position: i + 1,
-                        estimate: self.estimate_secs(i + 1, default_us),
+                        estimate: estimator.estimate(i + 1),
                     },
                 )
             })
@@ -278,68 +304,105 @@ impl QueueState {
 
     /// What `student`'s page shows: their state in the queue, position and estimate, the
     /// offer and its deadline, the session, whether office hours are open, the announcement.
+    ///
+    /// Built field by field (`json!` would copy every nested value once more): a
+    /// notification carries it to every waiting student whose place changed.
     pub fn student_status(&self, student: &str, settings: &Effective, default_us: i64) -> Value {
-        let mut me = json!({
-            "course_id": self.course_id,
-            "open": self.is_open(),
-            "tas_on_duty": self.on_duty.len(),
-            "offer_window_secs": settings.offer_window_secs,
-            "announcement": self.announcement.as_ref().map(|a| json!({"text": a.text, "by": a.by, "at": a.at})),
+        let mut me = Map::new();
+        put(&mut me, "course_id", self.course_id.as_str());
+        put(&mut me, "open", self.is_open());
+        put(&mut me, "tas_on_duty", self.on_duty.len());
+        put(&mut me, "offer_window_secs", settings.offer_window_secs);
+        let announcement = self.announcement.as_ref().map(|a| {
+            let mut m = Map::new();
+            put(&mut m, "text", a.text.as_str());
+            put(&mut m, "by", a.by.as_str());
+            put(&mut m, "at", a.at.as_micros());
+            Value::Object(m)
         });
+        put(&mut me, "announcement", announcement);
         match self.place(student) {
-            None => {
-                me["state"] = json!("none");
-            }
+            None => put(&mut me, "state", "none"),
             Some(Place::Line(i)) => {
                 let w = &self.line[i];
-                me["state"] = json!("waiting");
-                me["position"] = json!(i + 1);
-                me["ahead"] = json!(i);
-                me["estimated_wait_secs"] = json!(self.estimate_secs(i + 1, default_us));
-                me["question"] = json!(w.question);
-                me["location"] = json!(w.location);
-                me["joined"] = json!(w.joined);
+                put(&mut me, "state", "waiting");
+                put(&mut me, "position", i + 1);
+                put(&mut me, "ahead", i);
+                put(
+                    &mut me,
+                    "estimated_wait_secs",
+                    self.estimate_secs(i + 1, default_us),
+                );
+                put(&mut me, "question", w.question.as_str());
+                put(&mut me, "location", w.location.as_str());
+                put(&mut me, "joined", w.joined.as_micros());
             }
             Some(Place::Offered(ta)) => {
                 let o = &self.offers[ta];
-                me["state"] = json!("offered");
-                me["offer"] = json!({
-                    "id": o.id, "ta": o.ta, "ta_name": self.staff_name(&o.ta),
-                    "offered": o.offered, "deadline": o.deadline,
-                    "window_secs": o.deadline.since(o.offered).as_secs(),
-                });
-                me["question"] = json!(o.entry.question);
+                put(&mut me, "state", "offered");
+                let mut offer = Map::new();
+                put(&mut offer, "id", o.id);
+                put(&mut offer, "ta", o.ta.as_str());
+                put(&mut offer, "ta_name", self.staff_name(&o.ta));
+                put(&mut offer, "offered", o.offered.as_micros());
+                put(&mut offer, "deadline", o.deadline.as_micros());
+                put(
+                    &mut offer,
+                    "window_secs",
+                    o.deadline.since(o.offered).as_secs(),
+                );
+                put(&mut me, "offer", Value::Object(offer));
+                put(&mut me, "question", o.entry.question.as_str());
             }
             Some(Place::Session(ta)) => {
                 let s = &self.sessions[ta];
-                me["state"] = json!("in_session");
-                me["session"] = json!({
-                    "ta": s.ta, "ta_name": self.staff_name(&s.ta), "started": s.started,
-                    "meeting_link": s.meeting_link,
-                });
-                me["question"] = json!(s.entry.question);
+                put(&mut me, "state", "in_session");
+                let mut session = Map::new();
+                put(&mut session, "ta", s.ta.as_str());
+                put(&mut session, "ta_name", self.staff_name(&s.ta));
+                put(&mut session, "started", s.started.as_micros());
+                put(&mut session, "meeting_link", s.meeting_link.as_deref());
+                put(&mut me, "session", Value::Object(session));
+                put(&mut me, "question", s.entry.question.as_str());
             }
         }
-        me
+        Value::Object(me)
     }
 
     /// What a TA's view shows about themselves.
     pub fn ta_status(&self, ta: &str) -> Value {
         let duty = self.on_duty.get(ta);
-        json!({
-            "course_id": self.course_id,
-            "on_duty": duty.is_some(),
-            "waiting_for_student": duty.is_some_and(|d| d.waiting),
-            "offer": self.offers.get(ta).map(|o| json!({
-                "id": o.id, "student": o.entry.student, "question": o.entry.question,
-                "location": o.entry.location, "offered": o.offered, "deadline": o.deadline,
-            })),
-            "session": self.sessions.get(ta).map(|s| json!({
-                "student": s.entry.student, "question": s.entry.question,
-                "location": s.entry.location, "started": s.started, "meeting_link": s.meeting_link,
-            })),
-            "line": self.line.len(),
-        })
+        let mut me = Map::new();
+        put(&mut me, "course_id", self.course_id.as_str());
+        put(&mut me, "on_duty", duty.is_some());
+        put(
+            &mut me,
+            "waiting_for_student",
+            duty.is_some_and(|d| d.waiting),
+        );
+        let offer = self.offers.get(ta).map(|o| {
+            let mut m = Map::new();
+            put(&mut m, "id", o.id);
+            put(&mut m, "student", o.entry.student.as_str());
+            put(&mut m, "question", o.entry.question.as_str());
+            put(&mut m, "location", o.entry.location.as_str());
+            put(&mut m, "offered", o.offered.as_micros());
+            put(&mut m, "deadline", o.deadline.as_micros());
+            Value::Object(m)
+        });
+        put(&mut me, "offer", offer);
+        let session = self.sessions.get(ta).map(|s| {
+            let mut m = Map::new();
+            put(&mut m, "student", s.entry.student.as_str());
+            put(&mut m, "question", s.entry.question.as_str());
+            put(&mut m, "location", s.entry.location.as_str());
+            put(&mut m, "started", s.started.as_micros());
+            put(&mut m, "meeting_link", s.meeting_link.as_deref());
+            Value::Object(m)
+        });
+        put(&mut me, "session", session);
+        put(&mut me, "line", self.line.len());
+        Value::Object(me)
     }
 
     /// The answer recorded for the command at (`node`, `seq`).
@@ -348,5 +411,186 @@ impl QueueState {
             .iter()
             .rev()
             .find(|r| r.seq == seq && r.node == node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ExpiredOffer, OnClose};
+    use serde_json::json;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    fn waiting(student: &str, joined: i64) -> Waiting {
+        Waiting {
+            student: student.into(),
+            question: format!("{student}'s question"),
+            location: "room \"7\"".into(),
+            joined: t(joined),
+            expired: 0,
+        }
+    }
+
+    /// A course with a student in each place: two in line, one called, one in a session.
+    fn course() -> QueueState {
+        let mut s = QueueState {
+            course_id: "C1".into(),
+            ..QueueState::default()
+        };
+        for (ta, waiting) in [("ta1", false), ("ta2", false), ("ta3", true)] {
+            s.on_duty.insert(
+                ta.into(),
+                Duty {
+                    since: t(1),
+                    meeting_link: None,
+                    origin: "self".into(),
+                    waiting,
+                },
+            );
+        }
+        s.staff_names.insert("ta1".into(), "Grace Hopper".into());
+        s.line = vec![waiting("ann", 10), waiting("bob", 11), waiting("cy", 12)];
+        s.offers.insert(
+            "ta1".into(),
+            Offer {
+                id: 7,
+                entry: waiting("dee", 5),
+                ta: "ta1".into(),
+                offered: t(20),
+                deadline: t(320),
+            },
+        );
+        s.sessions.insert(
+            "ta2".into(),
+            Session {
+                offer: 6,
+                entry: waiting("eve", 4),
+                ta: "ta2".into(),
+                started: t(15),
+                meeting_link: Some("https://meet.example/x".into()),
+            },
+        );
+        s.recent_service_us.extend([90_000_000, 150_000_000]);
+        s.announcement = Some(Announcement {
+            text: "Room change".into(),
+            by: "ta1".into(),
+            at: t(3),
+        });
+        s
+    }
+
+    fn settings() -> Effective {
+        Effective {
+            offer_window_secs: 300,
+            expired_offer: ExpiredOffer::Back,
+            on_close: OnClose::Keep,
+            meeting_link: None,
+        }
+    }
+
+    /// The status pages render, field by field as `docs/protocol.md` lists it, for a student
+    /// in each place (what notifications and `GET …/me` carry).
+    #[test]
+    fn a_students_status_in_each_place() {
+        let s = course();
+        let common = json!({
+            "course_id": "C1", "open": true, "tas_on_duty": 3, "offer_window_secs": 300,
+            "announcement": {"text": "Room change", "by": "ta1", "at": 3_000_000},
+        });
+        let with = |extra: Value| {
+            let mut v = common.clone();
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        // Third in line with one idle TA: ⌈(3 − 1) / 3⌉ rounds of the 120 s mean → 120 s.
+        assert_eq!(
+            s.student_status("cy", &settings(), 60_000_000),
+            with(json!({"state": "waiting", "position": 3, "ahead": 2,
+                "estimated_wait_secs": 120, "question": "cy's question",
+                "location": "room \"7\"", "joined": 12_000_000}))
+        );
+        assert_eq!(
+            s.student_status("ann", &settings(), 60_000_000)["estimated_wait_secs"],
+            json!(0),
+            "the first in line is next for the idle TA"
+        );
+        assert_eq!(
+            s.student_status("dee", &settings(), 60_000_000),
+            with(json!({"state": "offered", "question": "dee's question",
+                "offer": {"id": 7, "ta": "ta1", "ta_name": "Grace Hopper", "offered": 20_000_000,
+                          "deadline": 320_000_000, "window_secs": 300}}))
+        );
+        assert_eq!(
+            s.student_status("eve", &settings(), 60_000_000),
+            with(json!({"state": "in_session", "question": "eve's question",
+                "session": {"ta": "ta2", "ta_name": "ta2", "started": 15_000_000,
+                            "meeting_link": "https://meet.example/x"}}))
+        );
+        assert_eq!(
+            s.student_status("zed", &settings(), 60_000_000),
+            with(json!({"state": "none"}))
+        );
+        let mut closed = QueueState {
+            course_id: "C1".into(),
+            ..QueueState::default()
+        };
+        closed.line.push(waiting("ann", 10));
+        assert_eq!(
+            closed.student_status("ann", &settings(), 60_000_000),
+            json!({"course_id": "C1", "open": false, "tas_on_duty": 0, "offer_window_secs": 300,
+                "announcement": null, "state": "waiting", "position": 1, "ahead": 0,
+                "estimated_wait_secs": null, "question": "ann's question",
+                "location": "room \"7\"", "joined": 10_000_000})
+        );
+    }
+
+    /// What a TA's view is told about themselves: free, with an offer out, in a session.
+    #[test]
+    fn a_tas_status() {
+        let s = course();
+        assert_eq!(
+            s.ta_status("ta1"),
+            json!({"course_id": "C1", "on_duty": true, "waiting_for_student": false,
+                "offer": {"id": 7, "student": "dee", "question": "dee's question",
+                          "location": "room \"7\"", "offered": 20_000_000, "deadline": 320_000_000},
+                "session": null, "line": 3})
+        );
+        assert_eq!(
+            s.ta_status("ta2"),
+            json!({"course_id": "C1", "on_duty": true, "waiting_for_student": false,
+                "offer": null,
+                "session": {"student": "eve", "question": "eve's question",
+                            "location": "room \"7\"", "started": 15_000_000,
+                            "meeting_link": "https://meet.example/x"},
+                "line": 3})
+        );
+        assert_eq!(
+            s.ta_status("ta3")["waiting_for_student"],
+            json!(true),
+            "an idle TA waits for the next student to join"
+        );
+        assert_eq!(
+            s.ta_status("ta9"),
+            json!({"course_id": "C1", "on_duty": false, "waiting_for_student": false,
+                "offer": null, "session": null, "line": 3})
+        );
+    }
+
+    /// Positions and estimates of the whole line agree with each student's own status.
+    #[test]
+    fn line_views_agree_with_the_students_status() {
+        let s = course();
+        let views = s.line_views(60_000_000);
+        assert_eq!(views.len(), 3);
+        for (student, view) in &views {
+            let me = s.student_status(student, &settings(), 60_000_000);
+            assert_eq!(me["position"], json!(view.position));
+            assert_eq!(me["estimated_wait_secs"], json!(view.estimate));
+        }
     }
 }
