@@ -27,6 +27,19 @@ impl<'a> RawJson<'a> {
         RawJson(json)
     }
 
+    /// The value when it is a JSON string: borrowed when it has no escapes.
+    pub fn as_str(self) -> Option<Cow<'a, str>> {
+        let text = self.0;
+        if text.len() < 2 || !text.starts_with('"') {
+            return None;
+        }
+        // Fast path: no escapes, borrow straight from the frame.
+        if memchr::memchr(b'\\', &text.as_bytes()[1..text.len() - 1]).is_none() {
+            return Some(Cow::Borrowed(&text[1..text.len() - 1]));
+        }
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    }
+
     /// Deserializes the value.
     ///
     /// # Errors
@@ -121,16 +134,7 @@ impl<'a> Fields<'a> {
 
     /// The field `name` when it is a JSON string.
     pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
-        let raw = self.raw(name)?;
-        let text = raw.get();
-        if !text.starts_with('"') {
-            return None;
-        }
-        // Fast path: no escapes, borrow straight from the frame.
-        if memchr::memchr(b'\\', &text.as_bytes()[1..text.len() - 1]).is_none() {
-            return Some(Cow::Borrowed(&text[1..text.len() - 1]));
-        }
-        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+        self.raw(name)?.as_str()
     }
 
     /// Whether the field `name` is present (with any value, `null` included).

@@ -92,12 +92,70 @@ impl Router {
         &self.registry
     }
 
+    /// The state store.
+    pub fn kvs(&self) -> &Arc<dyn Kvs> {
+        &self.kvs
+    }
+
     /// Applies one committed batch.
     ///
     /// # Errors
     /// When the KVS fails; the batch may be applied again later (already-applied events are
     /// skipped).
     pub async fn apply(&self, batch: &DurableBatch, mode: Mode) -> Result<Applied, KvsError> {
+        self.apply_batch(batch, mode, None).await
+    }
+
+    /// Applies one batch like [`Router::apply`], but hands the timer operations its events
+    /// cause to `deferred` instead of applying them: parallel replay
+    /// ([`crate::replay::parallel`]) applies several lanes' operations afterwards, merged in
+    /// log order, so the timer table sees them as a serial replay would.
+    ///
+    /// # Errors
+    /// As [`Router::apply`].
+    pub async fn apply_deferring_timers(
+        &self,
+        batch: &DurableBatch,
+        mode: Mode,
+        deferred: &mut Vec<DeferredTimerOp>,
+    ) -> Result<Applied, KvsError> {
+        self.apply_batch(batch, mode, Some(deferred)).await
+    }
+
+    /// Applies timer operations handed out by [`Router::apply_deferring_timers`], in log order.
+    ///
+    /// # Errors
+    /// When the KVS fails.
+    pub async fn apply_deferred_timers(
+        &self,
+        mut ops: Vec<DeferredTimerOp>,
+    ) -> Result<(), KvsError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // Stable: the operations of one event keep the order its reducers gave them.
+        ops.sort_by(|a, b| (&*a.node, a.seq).cmp(&(&*b.node, b.seq)));
+        let ops = ops
+            .iter()
+            .map(|op| {
+                (
+                    LogPosition {
+                        node: &op.node,
+                        seq: op.seq,
+                    },
+                    op.op.clone(),
+                )
+            })
+            .collect();
+        self.timers.apply(&*self.kvs, ops).await
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &DurableBatch,
+        mode: Mode,
+        deferred: Option<&mut Vec<DeferredTimerOp>>,
+    ) -> Result<Applied, KvsError> {
         let mut report = Applied::default();
         let mut events: Vec<Event<'_>> = Vec::with_capacity(batch.len());
         for line in &batch.lines {
@@ -240,7 +298,16 @@ impl Router {
         }
         if !timer_ops.is_empty() {
             timer_ops.sort_by_key(|(pos, _)| *pos);
-            self.timers.apply(&*self.kvs, timer_ops).await?;
+            match deferred {
+                Some(deferred) => {
+                    deferred.extend(timer_ops.into_iter().map(|(pos, op)| DeferredTimerOp {
+                        node: Arc::from(pos.node),
+                        seq: pos.seq,
+                        op,
+                    }))
+                }
+                None => self.timers.apply(&*self.kvs, timer_ops).await?,
+            }
         }
         self.stats.add_reducer_failures(report.failures as u64);
         if mode == Mode::Live && !changes.is_empty() {
@@ -311,6 +378,18 @@ impl Router {
             }
         }
     }
+}
+
+/// A timer operation held back by [`Router::apply_deferring_timers`], with the log position
+/// of the event that caused it.
+#[derive(Debug, Clone)]
+pub struct DeferredTimerOp {
+    /// The node of the event.
+    pub node: Arc<str>,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The operation.
+    pub op: TimerOp,
 }
 
 /// Notifications per published message at most (a batch with more publishes several).
