@@ -16,6 +16,9 @@ use std::sync::mpsc;
 /// Lines per batch.
 const BATCH_LINES: usize = 65_536;
 
+/// Batches read ahead of the consumer at most.
+const CHANNEL: usize = 2;
+
 /// What kind of log a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -190,12 +193,12 @@ impl ReadProgress {
 }
 
 /// Reads `sources` in order on a new thread; batches arrive on the returned channel (at most
-/// a few ahead of the consumer).
+/// [`CHANNEL`] ahead of the consumer).
 pub fn spawn(
     sources: Vec<Source>,
     progress: Arc<ReadProgress>,
 ) -> (mpsc::Receiver<Item>, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::sync_channel(4);
+    let (tx, rx) = mpsc::sync_channel(CHANNEL);
     let handle = std::thread::Builder::new()
         .name("classpulse-replay-read".into())
         .spawn(move || {
@@ -223,8 +226,9 @@ struct Buffers {
 }
 
 impl Buffers {
-    /// Most buffers kept: the batches in the channel and the one being applied hold the rest.
-    const KEEP: usize = 3;
+    /// Most buffers kept: as many as can be in use at once — the batches in the channel
+    /// ([`CHANNEL`]), the one being applied, the one being read.
+    const KEEP: usize = 5;
 
     /// Reads `path` into a reclaimed buffer when one is free, else a new one.
     fn read(&mut self, path: &Path) -> io::Result<Bytes> {
