@@ -96,8 +96,9 @@ impl Parallel {
         self.lanes
     }
 
-    /// Applies `batch` through `router` (in [`Mode::Replay`] or live mode alike), spread over
-    /// the lanes when the store allows it; the result is the serial one.
+    /// Applies `batch` through `router`, spread over the lanes when the store allows it and the
+    /// mode is [`Mode::Replay`] (live batches publish changes and notifications, in log order:
+    /// they are applied serially); the result is the serial one.
     ///
     /// # Errors
     /// When the store fails.
@@ -107,7 +108,11 @@ impl Parallel {
         batch: DurableBatch,
         mode: Mode,
     ) -> Result<Applied, KvsError> {
-        if self.lanes < 2 || batch.len() < self.min_run || !router.kvs().updates_in_memory() {
+        if self.lanes < 2
+            || mode != Mode::Replay
+            || batch.len() < self.min_run
+            || !router.kvs().updates_in_memory()
+        {
             return router.apply(&batch, mode).await;
         }
         let DurableBatch { buf, mut lines } = batch;
