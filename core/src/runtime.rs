@@ -708,9 +708,12 @@ async fn replay(router: &Router, dir: &std::path::Path, from: u64) -> Result<u64
     let started = Instant::now();
     let mut reader = LogReader::open(dir, from)?;
     let mut events = 0u64;
+    // Spread over the cores when the store is in memory (the result is the serial one).
+    let mut lanes =
+        crate::replay::parallel::Parallel::new(crate::replay::parallel::default_lanes());
     while let Some(batch) = reader.next_batch()? {
         events += batch.len() as u64;
-        router.apply(&batch, Mode::Replay).await?;
+        lanes.apply(router, batch, Mode::Replay).await?;
     }
     if events > 0 {
         let secs = started.elapsed().as_secs_f64();

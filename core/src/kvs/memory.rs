@@ -80,6 +80,10 @@ impl Kvs for MemoryKvs {
         Ok(())
     }
 
+    fn updates_in_memory(&self) -> bool {
+        true
+    }
+
     async fn read(
         &self,
         key: &StateKey,

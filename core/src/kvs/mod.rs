@@ -117,6 +117,13 @@ pub trait Kvs: Send + Sync + 'static {
         visit: &mut (dyn for<'s> FnMut(&'s StateKey, &'s Slot) + Send),
     ) -> Result<(), KvsError>;
 
+    /// Whether [`Kvs::update`] completes without waiting on I/O (the memory store): a replay
+    /// may then drive updates of disjoint keys from several plain threads at once
+    /// ([`crate::replay::parallel`]).
+    fn updates_in_memory(&self) -> bool {
+        false
+    }
+
     /// Whether the backend is reachable now (for `/readyz`).
     async fn healthy(&self) -> bool {
         true

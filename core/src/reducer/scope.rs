@@ -110,7 +110,7 @@ impl Scope {
             key.push_str(field);
             key.push(':');
             let raw = event.raw(field)?;
-            match event.str_field(field) {
+            match raw.as_str() {
                 Some(s) => escape_into(key, &s),
                 // Learning Observer keys non-strings by their text (`None`, numbers).
                 None => escape_into(key, raw.get()),

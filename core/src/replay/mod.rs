@@ -10,9 +10,13 @@
 //! Filters select events: a time range, one student. Roster events always pass (membership is
 //! not activity: without them course-scoped reducers would not know who belongs where). One
 //! module is selected by giving the engine a registry of that module's reducers only.
+//!
+//! Batches are reduced on several cores when the store is in memory ([`parallel`]): by
+//! student, with course-scoped work and rosters applied in log order between.
 
 pub mod learning_observer;
 pub mod merge;
+pub mod parallel;
 pub mod prepare;
 pub mod sources;
 
@@ -128,6 +132,7 @@ pub struct Engine {
     filter: Filter,
     own_through: u64,
     own_frozen: bool,
+    parallel: parallel::Parallel,
     /// Running totals.
     pub totals: Totals,
 }
@@ -155,8 +160,15 @@ impl Engine {
             filter,
             own_through: 0,
             own_frozen: false,
+            parallel: parallel::Parallel::new(parallel::default_lanes()),
             totals: Totals::default(),
         }
+    }
+
+    /// Reduces over `lanes` lanes (1: serially) instead of [`parallel::default_lanes`].
+    pub fn with_lanes(mut self, lanes: usize) -> Self {
+        self.parallel = parallel::Parallel::new(lanes);
+        self
     }
 
     /// The highest sequence number of the node's own log through which every event was
@@ -205,7 +217,10 @@ impl Engine {
         if batch.is_empty() {
             return Ok(());
         }
-        let applied = self.router.apply(&batch, Mode::Replay).await?;
+        let applied = self
+            .parallel
+            .apply(&self.router, batch, Mode::Replay)
+            .await?;
         self.totals.events += applied.events as u64;
         self.totals.applications += applied.applications as u64;
         self.totals.already_applied += applied.skipped as u64;

@@ -20,8 +20,8 @@ const MAX_DEPTH: usize = 1000;
 /// Interned metadata for the lines of one replay.
 #[derive(Default)]
 pub struct Preparer {
-    auths: HashMap<Box<str>, Arc<Auth<'static>>>,
-    strings: HashMap<Box<str>, Arc<str>>,
+    auths: HashMap<Box<str>, Arc<Auth<'static>>, foldhash::fast::RandomState>,
+    strings: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl Preparer {

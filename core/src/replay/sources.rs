@@ -16,6 +16,9 @@ use std::sync::mpsc;
 /// Lines per batch.
 const BATCH_LINES: usize = 65_536;
 
+/// Batches read ahead of the consumer at most.
+const CHANNEL: usize = 2;
+
 /// What kind of log a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -190,18 +193,19 @@ impl ReadProgress {
 }
 
 /// Reads `sources` in order on a new thread; batches arrive on the returned channel (at most
-/// a few ahead of the consumer).
+/// [`CHANNEL`] ahead of the consumer).
 pub fn spawn(
     sources: Vec<Source>,
     progress: Arc<ReadProgress>,
 ) -> (mpsc::Receiver<Item>, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::sync_channel(4);
+    let (tx, rx) = mpsc::sync_channel(CHANNEL);
     let handle = std::thread::Builder::new()
         .name("classpulse-replay-read".into())
         .spawn(move || {
+            let mut buffers = Buffers::default();
             for source in sources {
                 let ok = match source.kind {
-                    Kind::ClassPulse => read_segment(&source, &tx, &progress),
+                    Kind::ClassPulse => read_segment(&source, &tx, &progress, &mut buffers),
                     Kind::LearningObserver => read_study_log(&source, &tx, &progress),
                 };
                 if !ok {
@@ -213,10 +217,53 @@ pub fn spawn(
     (rx, handle)
 }
 
+/// Segment buffers handed out earlier, reused once every batch made from them is dropped: a
+/// fresh 64 MiB buffer per segment costs the kernel zeroing every page of it (a tenth of a
+/// replay's CPU time before this).
+#[derive(Default)]
+struct Buffers {
+    out: Vec<Bytes>,
+}
+
+impl Buffers {
+    /// Most buffers kept: as many as can be in use at once — the batches in the channel
+    /// ([`CHANNEL`]), the one being applied, the one being read.
+    const KEEP: usize = 5;
+
+    /// Reads `path` into a reclaimed buffer when one is free, else a new one.
+    fn read(&mut self, path: &Path) -> io::Result<Bytes> {
+        let mut data = self
+            .out
+            .iter()
+            .position(Bytes::is_unique)
+            .and_then(|i| self.out.swap_remove(i).try_into_mut().ok())
+            .map(|mut free| {
+                free.clear();
+                Vec::from(free)
+            })
+            .unwrap_or_default();
+        let mut file = std::fs::File::open(path)?;
+        let size = file.metadata().map_or(0, |m| m.len() as usize);
+        data.reserve(size.saturating_sub(data.len()) + 1);
+        file.read_to_end(&mut data)?;
+        let data = Bytes::from(data);
+        if self.out.len() >= Self::KEEP {
+            self.out.remove(0);
+        }
+        self.out.push(data.clone());
+        Ok(data)
+    }
+}
+
 /// Sends a ClassPulse segment in batches; `false` when the consumer is gone.
-fn read_segment(source: &Source, tx: &mpsc::SyncSender<Item>, progress: &ReadProgress) -> bool {
-    let data = match std::fs::read(&source.path) {
-        Ok(d) => Bytes::from(d),
+fn read_segment(
+    source: &Source,
+    tx: &mpsc::SyncSender<Item>,
+    progress: &ReadProgress,
+    buffers: &mut Buffers,
+) -> bool {
+    let data = match buffers.read(&source.path) {
+        Ok(d) => d,
         Err(e) => return tx.send(Item::Failed(source.path.clone(), e)).is_ok(),
     };
     let mut pos = 0usize;
@@ -397,6 +444,24 @@ fn read_maybe_gzipped(path: &Path) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_buffers_are_reused_once_free() {
+        let dir = std::env::temp_dir().join(format!("cp-buffers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, vec![b'a'; 100_000]).unwrap();
+        std::fs::write(&b, b"bb").unwrap();
+        let mut buffers = Buffers::default();
+        let first = buffers.read(&a).unwrap();
+        let at = first.as_ptr();
+        let held = buffers.read(&b).unwrap();
+        assert_ne!(held.as_ptr(), at, "a buffer still in use is not reused");
+        drop(first);
+        let again = buffers.read(&b).unwrap();
+        assert_eq!((again.as_ptr(), &again[..]), (at, &b"bb"[..]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn names_and_kinds() {

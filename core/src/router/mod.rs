@@ -92,12 +92,70 @@ impl Router {
         &self.registry
     }
 
+    /// The state store.
+    pub fn kvs(&self) -> &Arc<dyn Kvs> {
+        &self.kvs
+    }
+
     /// Applies one committed batch.
     ///
     /// # Errors
     /// When the KVS fails; the batch may be applied again later (already-applied events are
     /// skipped).
     pub async fn apply(&self, batch: &DurableBatch, mode: Mode) -> Result<Applied, KvsError> {
+        self.apply_batch(batch, mode, None).await
+    }
+
+    /// Applies one batch like [`Router::apply`], but hands the timer operations its events
+    /// cause to `deferred` instead of applying them: parallel replay
+    /// ([`crate::replay::parallel`]) applies several lanes' operations afterwards, merged in
+    /// log order, so the timer table sees them as a serial replay would.
+    ///
+    /// # Errors
+    /// As [`Router::apply`].
+    pub async fn apply_deferring_timers(
+        &self,
+        batch: &DurableBatch,
+        mode: Mode,
+        deferred: &mut Vec<DeferredTimerOp>,
+    ) -> Result<Applied, KvsError> {
+        self.apply_batch(batch, mode, Some(deferred)).await
+    }
+
+    /// Applies timer operations handed out by [`Router::apply_deferring_timers`], in log order.
+    ///
+    /// # Errors
+    /// When the KVS fails.
+    pub async fn apply_deferred_timers(
+        &self,
+        mut ops: Vec<DeferredTimerOp>,
+    ) -> Result<(), KvsError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // Stable: the operations of one event keep the order its reducers gave them.
+        ops.sort_by(|a, b| (&*a.node, a.seq).cmp(&(&*b.node, b.seq)));
+        let ops = ops
+            .iter()
+            .map(|op| {
+                (
+                    LogPosition {
+                        node: &op.node,
+                        seq: op.seq,
+                    },
+                    op.op.clone(),
+                )
+            })
+            .collect();
+        self.timers.apply(&*self.kvs, ops).await
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &DurableBatch,
+        mode: Mode,
+        deferred: Option<&mut Vec<DeferredTimerOp>>,
+    ) -> Result<Applied, KvsError> {
         let mut report = Applied::default();
         let mut events: Vec<Event<'_>> = Vec::with_capacity(batch.len());
         for line in &batch.lines {
@@ -124,11 +182,17 @@ impl Router {
             results: Vec::new(),
             events: &events,
         };
+        // Scope keys met in this batch, by text, each with the work slot of every reducer
+        // keyed under it (by registry index; 0: none yet). Several reducers share a scope, so
+        // an event costs one lookup per distinct scope, and a key text is allocated once.
         let mut index: HashMap<OwnedKey, usize, PrehashedState> = HashMap::default();
+        let mut scopes: Vec<(ScopeKey, Vec<u32>)> = Vec::new();
+        let reducer_count = self.registry.all().len();
         let text_hasher = foldhash::fast::RandomState::default();
         // Each distinct scope's key text is written once per event, into a reused buffer, and
         // looked up borrowed: a key is allocated only the first time a batch meets it.
-        let mut scope_keys: Vec<(Scope, String, bool, u64)> = Vec::with_capacity(4);
+        // (scope, text buffer, entry in `scopes` — `None` when the event lacks a scope field)
+        let mut scope_keys: Vec<(Scope, String, Option<usize>)> = Vec::with_capacity(4);
         for (event_index, event) in events.iter().enumerate() {
             let mut used = 0;
             // Roster changes take effect from the next event on, in log order.
@@ -145,31 +209,42 @@ impl Router {
                 }
                 let position = match scope_keys[..used]
                     .iter()
-                    .position(|(s, _, _, _)| *s == reducer.scope)
+                    .position(|(s, _, _)| *s == reducer.scope)
                 {
                     Some(p) => p,
                     None => {
                         if used == scope_keys.len() {
-                            scope_keys.push((reducer.scope, String::with_capacity(96), false, 0));
+                            scope_keys.push((reducer.scope, String::with_capacity(96), None));
                         }
                         let entry = &mut scope_keys[used];
                         entry.0 = reducer.scope;
-                        entry.2 = reducer.scope.write_key(event, &mut entry.1).is_some();
-                        entry.3 = std::hash::BuildHasher::hash_one(&text_hasher, entry.1.as_str());
+                        entry.2 = match reducer.scope.write_key(event, &mut entry.1) {
+                            None => None,
+                            Some(()) => {
+                                let text = entry.1.as_str();
+                                let hash = std::hash::BuildHasher::hash_one(&text_hasher, text);
+                                let lookup = BorrowedKey(text, hash);
+                                Some(match index.get(&lookup as &dyn KeyView) {
+                                    Some(&found) => found,
+                                    None => {
+                                        let scope = ScopeKey::from_text(text);
+                                        scopes.push((scope.clone(), vec![0; reducer_count]));
+                                        index.insert(OwnedKey(scope, hash), scopes.len() - 1);
+                                        scopes.len() - 1
+                                    }
+                                })
+                            }
+                        };
                         used += 1;
                         used - 1
                     }
                 };
-                let (_, text, present, text_hash) = &scope_keys[position];
-                if !*present {
+                let Some(entry) = scope_keys[position].2 else {
                     continue;
-                }
-                let hash = mix(*text_hash, reducer.index);
-                let lookup = BorrowedKey(reducer.index, text, hash);
-                let slot = match index.get(&lookup as &dyn KeyView) {
-                    Some(&slot) => slot,
-                    None => {
-                        let scope = ScopeKey::from_text(text);
+                };
+                let (scope, slots) = &mut scopes[entry];
+                let slot = match slots.get(reducer.index).copied().unwrap_or(0) {
+                    0 => {
                         work.keys.push((
                             StateKey {
                                 reducer: reducer.name.clone(),
@@ -180,9 +255,12 @@ impl Router {
                         work.pending.push(Vec::new());
                         work.results.push(KeyResult::default());
                         let slot = work.keys.len() - 1;
-                        index.insert(OwnedKey(reducer.index, scope, hash), slot);
+                        if let Some(s) = slots.get_mut(reducer.index) {
+                            *s = slot as u32 + 1;
+                        }
                         slot
                     }
+                    s => s as usize - 1,
                 };
                 work.pending[slot].push(event_index);
             }
@@ -240,7 +318,16 @@ impl Router {
         }
         if !timer_ops.is_empty() {
             timer_ops.sort_by_key(|(pos, _)| *pos);
-            self.timers.apply(&*self.kvs, timer_ops).await?;
+            match deferred {
+                Some(deferred) => {
+                    deferred.extend(timer_ops.into_iter().map(|(pos, op)| DeferredTimerOp {
+                        node: Arc::from(pos.node),
+                        seq: pos.seq,
+                        op,
+                    }))
+                }
+                None => self.timers.apply(&*self.kvs, timer_ops).await?,
+            }
         }
         self.stats.add_reducer_failures(report.failures as u64);
         if mode == Mode::Live && !changes.is_empty() {
@@ -313,54 +400,60 @@ impl Router {
     }
 }
 
+/// A timer operation held back by [`Router::apply_deferring_timers`], with the log position
+/// of the event that caused it.
+#[derive(Debug, Clone)]
+pub struct DeferredTimerOp {
+    /// The node of the event.
+    pub node: Arc<str>,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The operation.
+    pub op: TimerOp,
+}
+
 /// Notifications per published message at most (a batch with more publishes several).
 const NOTIFY_CHUNK: usize = 4096;
 
-/// A batch-local state key: (reducer index, scope key, precomputed hash).
+/// A batch-local scope key with its precomputed hash.
 #[derive(Clone)]
-struct OwnedKey(usize, ScopeKey, u64);
+struct OwnedKey(ScopeKey, u64);
 
 /// The same key, borrowed: what the router looks up before deciding to allocate.
-struct BorrowedKey<'s>(usize, &'s str, u64);
+struct BorrowedKey<'s>(&'s str, u64);
 
 /// What both key forms expose, so the map can be queried with a borrowed key. The hash is
-/// computed once per scope key per event and mixed with the reducer's index, so several
-/// reducers sharing a scope do not hash its text again.
+/// computed once per scope key per event.
 trait KeyView {
-    fn parts(&self) -> (usize, &str);
+    fn text(&self) -> &str;
     fn prehash(&self) -> u64;
 }
 
 impl KeyView for OwnedKey {
-    fn parts(&self) -> (usize, &str) {
-        (self.0, self.1.as_str())
+    fn text(&self) -> &str {
+        self.0.as_str()
     }
     fn prehash(&self) -> u64 {
-        self.2
+        self.1
     }
 }
 
 impl KeyView for BorrowedKey<'_> {
-    fn parts(&self) -> (usize, &str) {
-        (self.0, self.1)
+    fn text(&self) -> &str {
+        self.0
     }
     fn prehash(&self) -> u64 {
-        self.2
+        self.1
     }
 }
 
 impl PartialEq for OwnedKey {
     fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
+        self.text() == other.text()
     }
 }
 
 impl Eq for OwnedKey {}
-
-/// Combines a key text's hash with a reducer index.
-fn mix(text_hash: u64, reducer: usize) -> u64 {
-    (text_hash ^ (reducer as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(23)
-}
 
 /// Hashes precomputed in [`KeyView::prehash`] pass through unchanged.
 #[derive(Default, Clone, Copy)]
@@ -399,7 +492,7 @@ impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for OwnedKey {
 
 impl std::hash::Hash for OwnedKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.2);
+        state.write_u64(self.1);
     }
 }
 
@@ -411,7 +504,7 @@ impl std::hash::Hash for dyn KeyView + '_ {
 
 impl PartialEq for dyn KeyView + '_ {
     fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
+        self.text() == other.text()
     }
 }
 
