@@ -134,7 +134,7 @@ impl Router {
             return Ok(());
         }
         // Stable: the operations of one event keep the order its reducers gave them.
-        ops.sort_by(|a, b| (&*a.node, a.seq).cmp(&(&*b.node, b.seq)));
+        ops.sort_by_key(|op| op.place);
         let ops = ops
             .iter()
             .map(|op| {
@@ -158,6 +158,11 @@ impl Router {
     ) -> Result<Applied, KvsError> {
         let mut report = Applied::default();
         let mut events: Vec<Event<'_>> = Vec::with_capacity(batch.len());
+        // Each event's place in the batch: where its line starts in the batch's buffer. Lines
+        // are in the buffer in the batch's order (a merged batch of several nodes' logs too),
+        // and a parallel replay's lanes share their batch's buffer, so this orders timer
+        // operations across nodes and lanes as the batch does; (node, seq) would not.
+        let mut places: Vec<usize> = Vec::with_capacity(batch.len());
         for line in &batch.lines {
             // Live lines come with what ingest knew; lines read back from disk are parsed.
             let prepared = match (&line.prepared, line.time) {
@@ -167,7 +172,10 @@ impl Router {
                 _ => None,
             };
             match prepared.map_or_else(|| Event::from_line(batch.text(line.range)), Ok) {
-                Ok(event) => events.push(event),
+                Ok(event) => {
+                    events.push(event);
+                    places.push(line.range.0);
+                }
                 Err(e) => {
                     report.corrupt_lines += 1;
                     tracing::warn!(seq = line.seq, error = %e, "skipping a corrupt log line");
@@ -277,11 +285,12 @@ impl Router {
         let mut notifications = Vec::new();
         // A fired timer leaves the table before the effects of its own event apply, so a
         // reducer may re-arm the same id while handling it (the sort below is stable).
-        let mut timer_ops: Vec<(LogPosition<'_>, TimerOp)> = events
+        let mut timer_ops: Vec<(usize, LogPosition<'_>, TimerOp)> = events
             .iter()
-            .filter_map(|event| {
+            .zip(&places)
+            .filter_map(|(event, &place)| {
                 let id = event.timer.as_ref()?;
-                Some((event.position, TimerOp::Fired { id: id.to_string() }))
+                Some((place, event.position, TimerOp::Fired { id: id.to_string() }))
             })
             .collect();
         for (i, result) in work.results.iter_mut().enumerate() {
@@ -301,15 +310,18 @@ impl Router {
                         }
                     }
                     Effect::Timer(request) => timer_ops.push((
+                        places[event_index],
                         event.position,
                         TimerOp::Arm {
                             request,
                             auth: event.auth.clone().into_owned(),
                         },
                     )),
-                    Effect::CancelTimer { id } => {
-                        timer_ops.push((event.position, TimerOp::Cancel { id }))
-                    }
+                    Effect::CancelTimer { id } => timer_ops.push((
+                        places[event_index],
+                        event.position,
+                        TimerOp::Cancel { id },
+                    )),
                 }
             }
         }
@@ -317,16 +329,24 @@ impl Router {
             self.notify(notifications).await;
         }
         if !timer_ops.is_empty() {
-            timer_ops.sort_by_key(|(pos, _)| *pos);
+            timer_ops.sort_by_key(|(place, _, _)| *place);
             match deferred {
                 Some(deferred) => {
-                    deferred.extend(timer_ops.into_iter().map(|(pos, op)| DeferredTimerOp {
-                        node: Arc::from(pos.node),
-                        seq: pos.seq,
-                        op,
-                    }))
+                    deferred.extend(
+                        timer_ops
+                            .into_iter()
+                            .map(|(place, pos, op)| DeferredTimerOp {
+                                place,
+                                node: Arc::from(pos.node),
+                                seq: pos.seq,
+                                op,
+                            }),
+                    )
                 }
-                None => self.timers.apply(&*self.kvs, timer_ops).await?,
+                None => {
+                    let ops = timer_ops.into_iter().map(|(_, pos, op)| (pos, op));
+                    self.timers.apply(&*self.kvs, ops.collect()).await?
+                }
             }
         }
         self.stats.add_reducer_failures(report.failures as u64);
@@ -404,6 +424,9 @@ impl Router {
 /// of the event that caused it.
 #[derive(Debug, Clone)]
 pub struct DeferredTimerOp {
+    /// The event's place in its batch (where its line starts in the batch's buffer, which
+    /// the lanes of a parallel replay share): the order to apply in.
+    pub place: usize,
     /// The node of the event.
     pub node: Arc<str>,
     /// Its sequence number.
@@ -616,5 +639,105 @@ impl UpdateBatch for Work<'_, '_> {
         }
         result.spent = started.elapsed();
         result.changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kvs::MemoryKvs;
+    use crate::log::CommittedLine;
+    use crate::pubsub::MemoryPubSub;
+    use crate::reducer::{TimerRequest, erase};
+    use crate::replay::parallel::Parallel;
+
+    /// Arms timer `t` on an `arm` event, cancels it on a `cancel` event (as an office-hours
+    /// offer is armed by a TA's call and cancelled by the student's answer).
+    struct ArmAndCancel;
+
+    impl crate::reducer::Reducer for ArmAndCancel {
+        type State = u32;
+        fn name(&self) -> &str {
+            "test.timers"
+        }
+        fn sources(&self) -> &[&str] {
+            &["org.test"]
+        }
+        fn scope(&self) -> Scope {
+            Scope::student()
+        }
+        fn reduce(&self, n: &mut u32, event: &Event<'_>) -> Outcome {
+            *n += 1;
+            match event.fields.str("event").as_deref() {
+                Some("arm") => Outcome::changed().timer(TimerRequest {
+                    id: "t".into(),
+                    at: crate::event::Timestamp::from_secs_f64(1e9),
+                    event: serde_json::json!({"event": "expire", "source": "org.test"}),
+                }),
+                _ => Outcome::changed().with(Effect::CancelTimer { id: "t".into() }),
+            }
+        }
+    }
+
+    /// A batch as a merged replay of two nodes' logs makes it: node b's line first, then
+    /// node a's (whose (node, seq) sorts first).
+    fn merged_batch() -> DurableBatch {
+        let mut buf = Vec::new();
+        let mut lines = Vec::new();
+        for (node, student, event) in [("b", "x", "arm"), ("a", "y", "cancel")] {
+            let text = format!(
+                r#"{{"seq":1,"time":1.0,"node":"{node}","conn":1,"ip":"","agent":"","auth":{{"providence":"tc","safe_user_id":"tc-{student}","sec":"unauthenticated","user_id":"{student}"}},"source":"org.test","client":{{"event":"{event}"}}}}"#
+            );
+            let start = buf.len();
+            buf.extend_from_slice(text.as_bytes());
+            lines.push(CommittedLine {
+                seq: 1,
+                time: None,
+                range: (start, buf.len()),
+                body_start: start,
+                prepared: None,
+            });
+            buf.push(b'\n');
+        }
+        DurableBatch {
+            buf: Bytes::from(buf),
+            lines,
+        }
+    }
+
+    fn router(timers: Arc<TimerTable>) -> Router {
+        let registry = Arc::new(Registry::new([("test".to_owned(), erase(ArmAndCancel))]).unwrap());
+        Router::new(
+            registry,
+            Arc::new(MemoryKvs::new()),
+            Arc::new(MemoryPubSub::new(16)),
+            timers,
+            Arc::new(Stats::default()),
+        )
+    }
+
+    #[tokio::test]
+    async fn timer_operations_follow_the_batch_order_not_node_names() {
+        // Serially: the arm (node b) comes before the cancel (node a), as in the batch.
+        let timers = Arc::new(TimerTable::new());
+        router(timers.clone())
+            .apply(&merged_batch(), Mode::Replay)
+            .await
+            .unwrap();
+        assert_eq!(timers.scheduled(), 0, "the cancel came after the arm");
+
+        // Over two lanes (x and y are different students), merged back in the same order.
+        let timers = Arc::new(TimerTable::new());
+        let applied = Parallel::new(2)
+            .with_min_run(1)
+            .apply(&router(timers.clone()), merged_batch(), Mode::Replay)
+            .await
+            .unwrap();
+        assert_eq!(applied.events, 2);
+        assert_eq!(
+            timers.scheduled(),
+            0,
+            "the lanes' operations keep the batch order"
+        );
     }
 }

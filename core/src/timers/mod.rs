@@ -137,7 +137,8 @@ impl TimerTable {
         self.reducer.clone()
     }
 
-    /// Applies ops (sorted by log position) to the stored table and to the schedule.
+    /// Applies ops (in the order of the events that caused them) to the stored table and to
+    /// the schedule.
     ///
     /// # Errors
     /// When the KVS fails.
