@@ -114,9 +114,14 @@ fn setup(dir: &Path, a: &Args) -> PathBuf {
         .unwrap();
     assert!(child.wait().unwrap().success());
     let config = dir.join("config.toml");
+    // Every dashboard is the one administrator's: lift the per-person limit (8 by default),
+    // or all but 8 of them would be refused.
     std::fs::write(
         &config,
-        "[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n",
+        format!(
+            "[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n\n[dashboard]\nmax_dashboards_per_user = {}\n",
+            a.dashboards.max(1)
+        ),
     )
     .unwrap();
     config
@@ -393,8 +398,9 @@ async fn main() {
             }
         });
     }
-    for r in ready {
-        let _ = r.await;
+    for (d, r) in ready.into_iter().enumerate() {
+        r.await
+            .unwrap_or_else(|_| panic!("dashboard {d} closed before its snapshot (refused?)"));
     }
     eprintln!(
         "{} dashboards subscribed; starting {} students",
