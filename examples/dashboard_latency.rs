@@ -228,13 +228,20 @@ fn save(template: &Template, ibi: usize, text: &str) -> String {
 
 /// Checks that the templates' holes are where this program fills them.
 fn check_templates() {
-    let v: serde_json::Value = serde_json::from_str(&save(&save_template("d"), 7, "a \"b\"")).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&save(&save_template("d"), 7, "a \"b\"")).unwrap();
     let command = &v["bundles"][0]["commands"][0];
-    assert_eq!((&command["ibi"], &command["s"]), (&7.into(), &"a \"b\"".into()));
+    assert_eq!(
+        (&command["ibi"], &command["s"]),
+        (&7.into(), &"a \"b\"".into())
+    );
     assert_eq!(v["bundles"][0]["reqId"], 7);
     let v: serde_json::Value =
         serde_json::from_str(&keystroke_template("d").fill(&[Hole::Str("x")])).unwrap();
-    assert_eq!((&v["keystroke"]["key"], &v["object"]["id"]), (&"x".into(), &"d".into()));
+    assert_eq!(
+        (&v["keystroke"]["key"], &v["object"]["id"]),
+        (&"x".into(), &"d".into())
+    );
 }
 
 /// Tungstenite zeroes the free part of its read buffer before every read: with the default
@@ -245,9 +252,10 @@ fn ws_config(read_buffer: usize) -> WebSocketConfig {
 }
 
 async fn student(url: String, user: String) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config(4096)), false)
-        .await
-        .expect("connects");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config(4096)), false)
+            .await
+            .expect("connects");
     let header = serde_json::json!({"event": "lock_fields", "fields": {
         "source": "org.mitros.writing_analytics", "version": "1.0", "user_id": user}});
     ws.send(Message::Text(header.to_string().into()))
