@@ -28,8 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const PASSWORD: &str = "benchmark-password";
+/// Dashboards' read buffer (see [`ws_config`]).
+const DASHBOARD_READ_BUFFER: usize = 16 * 1024;
 
 struct Args {
     bin: PathBuf,
@@ -111,9 +114,14 @@ fn setup(dir: &Path, a: &Args) -> PathBuf {
         .unwrap();
     assert!(child.wait().unwrap().success());
     let config = dir.join("config.toml");
+    // Every dashboard is the one administrator's: lift the per-person limit (8 by default),
+    // or all but 8 of them would be refused.
     std::fs::write(
         &config,
-        "[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n",
+        format!(
+            "[roster]\nfiles = [\"roster.toml\"]\n\n[accounts]\nfile = \"accounts.toml\"\n\n[dashboard]\nmax_dashboards_per_user = {}\n",
+            a.dashboards.max(1)
+        ),
     )
     .unwrap();
     config
@@ -133,35 +141,121 @@ async fn http_post(addr: &str, path: &str, body: &str) -> (u16, String) {
     (text[9..12].parse().unwrap(), text)
 }
 
-fn keystroke(doc: &str, ch: char) -> String {
-    serde_json::json!({
+/// A frame with holes: the JSON text of a message, split where per-event values go, so that
+/// each event costs a few copies instead of building and serializing a `serde_json::Value`
+/// (at 50,000 events/s that was a good part of this generator's CPU, taken from the server
+/// on shared cores). The bytes sent are the same as serializing the message.
+struct Template {
+    parts: Vec<String>,
+}
+
+/// What fills a hole of a [`Template`].
+enum Hole<'a> {
+    Str(&'a str),
+    Num(usize),
+}
+
+impl Template {
+    /// The serialization of `value`, split at every string equal to `"@@HOLE@@"`.
+    fn new(value: &serde_json::Value) -> Template {
+        let text = value.to_string();
+        Template {
+            parts: text.split("\"@@HOLE@@\"").map(str::to_owned).collect(),
+        }
+    }
+
+    fn fill(&self, holes: &[Hole<'_>]) -> String {
+        debug_assert_eq!(holes.len() + 1, self.parts.len());
+        let mut out = String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 32);
+        out.push_str(&self.parts[0]);
+        for (hole, part) in holes.iter().zip(&self.parts[1..]) {
+            match hole {
+                Hole::Str(s) => push_json_string(&mut out, s),
+                Hole::Num(n) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "{n}");
+                }
+            }
+            out.push_str(part);
+        }
+        out
+    }
+}
+
+/// `s` as a JSON string, escaped as `serde_json` does.
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    }
+}
+
+const HOLE: &str = "@@HOLE@@";
+
+/// A keystroke of `doc`; one hole: the key.
+fn keystroke_template(doc: &str) -> Template {
+    Template::new(&serde_json::json!({
         "event": "keystroke", "event_type": "keystroke", "frameindex": "0",
         "keystroke": {"altKey": false, "charCode": 0, "code": "KeyA", "ctrlKey": false,
-            "isTrusted": true, "key": ch.to_string(), "keyCode": 65, "metaKey": false,
+            "isTrusted": true, "key": HOLE, "keyCode": 65, "metaKey": false,
             "shiftKey": false, "target.className": "docs-texteventtarget-iframe",
             "timeStamp": 1000.0, "type": "keydown", "which": 65},
         "metadata": {"iso_ts": "2026-11-24T07:07:52.574Z"},
         "object": {"id": doc, "tab_id": "t.0", "title": "Essay",
             "url": format!("https://docs.google.com/document/d/{doc}/edit?tab=t.0")},
         "readyState": "complete", "wa_source": "client_page",
-    })
-    .to_string()
+    }))
 }
 
-fn save(doc: &str, ibi: usize, text: &str) -> String {
-    serde_json::json!({
+/// A `google_docs_save` of `doc` inserting text; holes: the insertion index, the request id
+/// (the same index) and the text.
+fn save_template(doc: &str) -> Template {
+    Template::new(&serde_json::json!({
         "event": "google_docs_save", "doc_id": doc, "tab_id": "t.0",
         "url": format!("https://docs.google.com/document/d/{doc}/save?id={doc}"),
-        "bundles": [{"commands": [{"ty": "is", "ibi": ibi, "s": text}], "sid": "s", "reqId": ibi}],
+        "bundles": [{"commands": [{"ty": "is", "ibi": HOLE, "s": HOLE}], "sid": "s", "reqId": HOLE}],
         "metadata": {"iso_ts": "2026-11-24T07:07:52.574Z"},
-    })
-    .to_string()
+    }))
+}
+
+/// A save inserting `text` at `ibi` (the holes in the order the serialization has them).
+fn save(template: &Template, ibi: usize, text: &str) -> String {
+    template.fill(&[Hole::Num(ibi), Hole::Str(text), Hole::Num(ibi)])
+}
+
+/// Checks that the templates' holes are where this program fills them.
+fn check_templates() {
+    let v: serde_json::Value =
+        serde_json::from_str(&save(&save_template("d"), 7, "a \"b\"")).unwrap();
+    let command = &v["bundles"][0]["commands"][0];
+    assert_eq!(
+        (&command["ibi"], &command["s"]),
+        (&7.into(), &"a \"b\"".into())
+    );
+    assert_eq!(v["bundles"][0]["reqId"], 7);
+    let v: serde_json::Value =
+        serde_json::from_str(&keystroke_template("d").fill(&[Hole::Str("x")])).unwrap();
+    assert_eq!(
+        (&v["keystroke"]["key"], &v["object"]["id"]),
+        (&"x".into(), &"d".into())
+    );
+}
+
+/// Tungstenite zeroes the free part of its read buffer before every read: with the default
+/// 128 KiB that memset costs more than the reading. Students receive nothing; dashboards read
+/// messages of a few KiB to a few tens of KiB.
+fn ws_config(read_buffer: usize) -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(read_buffer)
 }
 
 async fn student(url: String, user: String) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connects");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config(4096)), false)
+            .await
+            .expect("connects");
     let header = serde_json::json!({"event": "lock_fields", "fields": {
         "source": "org.mitros.writing_analytics", "version": "1.0", "user_id": user}});
     ws.send(Message::Text(header.to_string().into()))
@@ -170,10 +264,10 @@ async fn student(url: String, user: String) -> Ws {
     ws
 }
 
-/// The word count of `student`'s row in a dashboard message, found without parsing the rest.
-fn probe_words(text: &str, student: &str) -> Option<u64> {
-    let key = format!("\"{student}\":{{");
-    let at = text.find(&key)?;
+/// The word count of a student's row in a dashboard message, found without parsing the rest
+/// (`key` is `"student-id":{`).
+fn probe_words(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(key)?;
     let row = &text[at + key.len()..];
     let end = row.find('}').unwrap_or(row.len());
     let wc = row[..end].find("\"word_count\":")?;
@@ -202,6 +296,7 @@ fn cpu_secs(pid: u32) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
+    check_templates();
     let dir = std::env::temp_dir().join(format!("classpulse-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -262,7 +357,13 @@ async fn main() {
         request
             .headers_mut()
             .insert("Cookie", cookie.parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(ws_config(DASHBOARD_READ_BUFFER)),
+            false,
+        )
+        .await
+        .unwrap();
         let sub = serde_json::json!({"type": "subscribe", "course": format!("c{course}"), "view": "writing.class"});
         ws.send(Message::Text(sub.to_string().into()))
             .await
@@ -272,7 +373,7 @@ async fn main() {
         let (sent, samples, measuring) = (sent.clone(), samples.clone(), measuring.clone());
         let (dash_messages, dash_bytes) = (dash_messages.clone(), dash_bytes.clone());
         tokio::spawn(async move {
-            let probe = format!("tc-testcase-probe-{course}");
+            let probe_key = format!("\"tc-testcase-probe-{course}\":{{");
             let mut seen = 0u64;
             let mut tx = Some(tx);
             while let Some(Ok(m)) = ws.next().await {
@@ -280,12 +381,13 @@ async fn main() {
                 let now = Instant::now();
                 dash_messages.fetch_add(1, Ordering::Relaxed);
                 dash_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-                if text.as_str().contains("\"type\":\"snapshot\"")
+                if tx.is_some()
+                    && text.as_str().contains("\"type\":\"snapshot\"")
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(());
                 }
-                if let Some(words) = probe_words(text.as_str(), &probe)
+                if let Some(words) = probe_words(text.as_str(), &probe_key)
                     && words > seen
                 {
                     let times = sent[course].lock().unwrap();
@@ -304,8 +406,9 @@ async fn main() {
             }
         });
     }
-    for r in ready {
-        let _ = r.await;
+    for (d, r) in ready.into_iter().enumerate() {
+        r.await
+            .unwrap_or_else(|_| panic!("dashboard {d} closed before its snapshot (refused?)"));
     }
     eprintln!(
         "{} dashboards subscribed; starting {} students",
@@ -325,9 +428,10 @@ async fn main() {
         let ws = student(url.clone(), format!("load-{n}")).await;
         let (load_sent, stop, burst) = (load_sent.clone(), stop.clone(), a.burst);
         tasks.push(tokio::spawn(async move {
-            let (mut sink, mut stream) = ws.split();
-            tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            // Students are never sent anything: the socket is only written.
+            let mut sink = ws;
             let doc = format!("bench-doc-{n}");
+            let (keystroke, save_frame) = (keystroke_template(&doc), save_template(&doc));
             let words = ["rivers ", "carve ", "deep ", "valleys ", "slowly "];
             let text: String = words
                 .iter()
@@ -353,12 +457,12 @@ async fn main() {
                     i += 1;
                     pending.push(ch);
                     let frame = if i % 4 == 0 {
-                        let f = save(&doc, written + 1, &pending);
+                        let f = save(&save_frame, written + 1, &pending);
                         written += pending.chars().count();
                         pending.clear();
                         f
                     } else {
-                        keystroke(&doc, ch)
+                        keystroke.fill(&[Hole::Str(ch.encode_utf8(&mut [0; 4]))])
                     };
                     if sink.feed(Message::Text(frame.into())).await.is_err() {
                         return;
@@ -375,15 +479,15 @@ async fn main() {
         let ws = student(url.clone(), format!("probe-{c}")).await;
         let (sent, stop, rate) = (sent.clone(), stop.clone(), a.probe_rate);
         tasks.push(tokio::spawn(async move {
-            let (mut sink, mut stream) = ws.split();
-            tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+            let mut sink = ws;
             let doc = format!("probe-doc-{c}");
+            let save_frame = save_template(&doc);
             let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
             let mut k = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 ticker.tick().await;
                 // Each probe event adds one word: " w" at the end.
-                let frame = save(&doc, 2 * k + 1, " w");
+                let frame = save(&save_frame, 2 * k + 1, " w");
                 sent[c].lock().unwrap().push(Instant::now());
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     return;

@@ -194,6 +194,20 @@ async fn a_teacher_watches_their_course_live_and_only_their_course() {
         until_words(&mut dash, ann_id, *words).await;
         assert!(sent.elapsed() < Duration::from_secs(5));
     }
+    // A second dashboard of the same course (same subscription id): its own snapshot, then
+    // the same update as the first (the server serializes it once for both).
+    let mut dash2 = dashboard_socket(&server, Some(&cookie), Some(&origin), None)
+        .await
+        .unwrap();
+    recv_type(&mut dash2, "welcome", T).await.unwrap();
+    send_json(
+        &mut dash2,
+        &json!({"type": "subscribe", "sub": "a", "course": "A", "view": "writing.class"}),
+    )
+    .await;
+    let snap2 = recv_type(&mut dash2, "snapshot", T).await.unwrap();
+    assert_eq!(snap2["students"][ann_id]["word_count"], 4);
+    assert_eq!(snap2["summary"]["students"], 2);
     // Updates are deltas: a change of Ann's carries Ann's row only.
     send_json(&mut ann, &save("essay-1", 26, " today")).await;
     let update = loop {
@@ -214,6 +228,18 @@ async fn a_teacher_watches_their_course_live_and_only_their_course() {
             .contains("deep valleys today")
     );
     assert_eq!(update["summary"]["total_words"], 5);
+    let update2 = loop {
+        let m = recv_type(&mut dash2, "update", T).await.unwrap();
+        if m["students"][ann_id]["word_count"] == 5 {
+            break m;
+        }
+    };
+    assert!(
+        update2["students"].get("tc-testcase-bob").is_none(),
+        "{update2}"
+    );
+    assert_eq!(update2["summary"]["total_words"], 5);
+    drop(dash2);
 
     // Unsubscribe: no more updates for it.
     send_json(&mut dash, &json!({"type": "unsubscribe", "sub": "a"})).await;

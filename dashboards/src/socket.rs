@@ -208,7 +208,7 @@ pub async fn serve<W, R, E>(
                         .fetch_add(out.version - sub.sent - 1, Ordering::Relaxed);
                 }
                 sub.sent = out.version;
-                if send(&mut sink, out.text).await.is_err() {
+                if sink.send(Message::Text(out.text)).await.is_err() {
                     break;
                 }
                 hub.stats.messages_sent.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,7 @@
 //! a slow or stalled client costs the server one message in flight, and when it catches up it
 //! gets the latest view.
 
+use axum::extract::ws::Utf8Bytes;
 use classpulse_core::aggregator::{Aggregator, StateReader, StudentRef, SummaryInputs};
 use classpulse_core::event::write_json_string;
 use classpulse_core::roster::{CourseRoster, Member, Role};
@@ -75,14 +76,28 @@ pub struct LiveView {
     dirty: Mutex<Dirty>,
     pub(crate) wake: Notify,
     pub(crate) subscribers: AtomicUsize,
+    last_message: Mutex<LastMessage>,
 }
 
 /// A message for a subscriber, and the version it brings them to.
 pub struct Outgoing {
-    /// The JSON text.
-    pub text: String,
+    /// The JSON text (shared: every subscriber brought from the same version by the same
+    /// subscription id receives the same bytes).
+    pub text: Utf8Bytes,
     /// The view version it reflects.
     pub version: u64,
+}
+
+/// The last message built, for the next subscriber in the same place: the dashboards of a
+/// course usually all go from one version to the next together, so one serialization serves
+/// them all instead of one per socket.
+#[derive(Default)]
+struct LastMessage {
+    sub: String,
+    sent: u64,
+    version: u64,
+    /// `None`: nothing that subscriber would see changed.
+    text: Option<Utf8Bytes>,
 }
 
 impl LiveView {
@@ -109,6 +124,7 @@ impl LiveView {
             }),
             wake: Notify::new(),
             subscribers: AtomicUsize::new(0),
+            last_message: Mutex::new(LastMessage::default()),
         }
     }
 
@@ -332,6 +348,27 @@ impl LiveView {
         if state.version == 0 || state.version <= sent {
             return None;
         }
+        let mut last = self.last_message.lock().unwrap_or_else(|e| e.into_inner());
+        if last.version == state.version && last.sent == sent && last.sub == sub {
+            return last.text.clone().map(|text| Outgoing {
+                text,
+                version: state.version,
+            });
+        }
+        let text = Self::build_message(self, &state, sub, sent);
+        last.sub.clear();
+        last.sub.push_str(sub);
+        last.sent = sent;
+        last.version = state.version;
+        last.text.clone_from(&text);
+        text.map(|text| Outgoing {
+            text,
+            version: state.version,
+        })
+    }
+
+    /// Serializes what brings `sub` from version `sent` to the current one.
+    fn build_message(&self, state: &ViewState, sub: &str, sent: u64) -> Option<Utf8Bytes> {
         let snapshot = sent == 0 || sent < state.floor;
         let mut items = 0usize;
         let mut out = Vec::with_capacity(256 + state.rows.len() * 64);
@@ -399,10 +436,7 @@ impl LiveView {
             // Newer, but nothing this subscriber would see changed.
             return None;
         }
-        Some(Outgoing {
-            text: String::from_utf8(out).unwrap_or_default(),
-            version: state.version,
-        })
+        Utf8Bytes::try_from(out).ok()
     }
 
     /// Registers a subscriber; the guard unregisters it.
