@@ -156,7 +156,19 @@ impl Document {
             0
         };
         let padded = last as u128 + u128::from(pad_si) + u128::from(pad_ei);
-        if !self.fits(padded, limits, report) {
+        // Reversed bounds repeat text (Python's `doc[:a] + doc[b:]` with b < a): the result
+        // can outgrow the padded document, so it is what must fit.
+        let padded_len = usize::try_from(padded).unwrap_or(usize::MAX);
+        let (a, b) = (
+            slice_bound(si.saturating_sub(1), padded_len),
+            slice_bound(ei, padded_len),
+        );
+        let result = if b >= a {
+            padded - (b - a) as u128
+        } else {
+            padded + (a - b) as u128
+        };
+        if !self.fits(padded.max(result), limits, report) {
             return;
         }
         // Both paddings are measured from the length before any padding.
@@ -409,5 +421,20 @@ mod tests {
         // Shrinking is always allowed.
         doc.apply(&del(1, 7), &limits);
         assert!(doc.is_empty());
+    }
+
+    #[test]
+    fn a_reversed_delete_that_would_repeat_past_the_limit_is_skipped() {
+        // Found by the suite's fuzzing: padded to 9 chars the document fits, but reversed
+        // bounds then repeat 8 of them (17 > 10).
+        let limits = Limits { max_chars: 10 };
+        let mut doc = Document::new();
+        let report = doc.apply(&del(9, 0), &limits);
+        assert_eq!(report.oversized, 1);
+        assert!(doc.is_empty());
+        // Within the limit the repetition still happens, as in Python.
+        let report = doc.apply_all(&[ins(1, "abcd"), del(4, 1)], &limits);
+        assert_eq!(report.oversized, 0);
+        assert_eq!(doc.raw_text(), "abcbcd");
     }
 }
