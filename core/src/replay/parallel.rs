@@ -132,7 +132,7 @@ impl Parallel {
                 if run.len() >= self.min_run {
                     if !serial.is_empty() {
                         let part = sub_batch(&buf, std::mem::take(&mut serial));
-                        add(&mut report, router.apply(&part, mode).await?);
+                        report += router.apply(&part, mode).await?;
                     }
                     let ops =
                         self.apply_run(router, &buf, std::mem::take(&mut run), mode, &mut report)?;
@@ -149,7 +149,7 @@ impl Parallel {
         }
         if !serial.is_empty() {
             let part = sub_batch(&buf, serial);
-            add(&mut report, router.apply(&part, mode).await?);
+            report += router.apply(&part, mode).await?;
         }
         Ok(report)
     }
@@ -194,7 +194,7 @@ impl Parallel {
         let mut ops = Vec::new();
         for result in results {
             let (applied, lane_ops) = result?;
-            add(report, applied);
+            *report += applied;
             ops.extend(lane_ops);
         }
         Ok(ops)
@@ -300,15 +300,6 @@ fn sub_batch(buf: &bytes::Bytes, lines: Vec<CommittedLine>) -> DurableBatch {
         buf: buf.clone(),
         lines,
     }
-}
-
-fn add(total: &mut Applied, part: Applied) {
-    total.events += part.events;
-    total.applications += part.applications;
-    total.skipped += part.skipped;
-    total.changed_keys += part.changed_keys;
-    total.failures += part.failures;
-    total.corrupt_lines += part.corrupt_lines;
 }
 
 /// Runs blocking work without stalling the async runtime's other tasks (on a multi-thread

@@ -51,6 +51,18 @@ pub struct Applied {
     pub corrupt_lines: usize,
 }
 
+impl std::ops::AddAssign for Applied {
+    /// Adds a part's counts (a batch applied in parts, as parallel replay does).
+    fn add_assign(&mut self, part: Applied) {
+        self.events += part.events;
+        self.applications += part.applications;
+        self.skipped += part.skipped;
+        self.changed_keys += part.changed_keys;
+        self.failures += part.failures;
+        self.corrupt_lines += part.corrupt_lines;
+    }
+}
+
 /// Routes committed events to reducers and stores the results.
 pub struct Router {
     registry: Arc<Registry>,
