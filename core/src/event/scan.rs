@@ -53,7 +53,32 @@ pub fn scan_object(
 pub fn scan_object_with<'a>(
     text: &'a str,
     max_depth: usize,
+    each: impl FnMut(Cow<'a, str>, RawJson<'a>),
+) -> Result<(), ScanError> {
+    scan_object_nested(text, max_depth, "", each, |_, _| {})
+}
+
+/// [`scan_object_with`] that also splits one member: when the object's member named `nested`
+/// is itself an object, its pairs go to `inner` (and the member, whole, to `each`), all in one
+/// pass over the text. A log line's envelope and its `client` event are split this way.
+///
+/// ```
+/// use classpulse_core::event::scan::scan_object_nested;
+/// let (mut outer, mut inner) = (Vec::new(), Vec::new());
+/// scan_object_nested(r#"{"seq":1,"client":{"event":"x","n":[2]}}"#, 64, "client",
+///     |k, v| outer.push((k, v.get())), |k, v| inner.push((k, v.get()))).unwrap();
+/// assert_eq!(outer[1].1, r#"{"event":"x","n":[2]}"#);
+/// assert_eq!(inner[1].0, "n");
+/// ```
+///
+/// # Errors
+/// [`ScanError`] when the text is not a JSON object within `max_depth` levels.
+pub fn scan_object_nested<'a>(
+    text: &'a str,
+    max_depth: usize,
+    nested: &str,
     mut each: impl FnMut(Cow<'a, str>, RawJson<'a>),
+    mut inner: impl FnMut(Cow<'a, str>, RawJson<'a>),
 ) -> Result<(), ScanError> {
     let mut scanner = Scanner {
         bytes: text.as_bytes(),
@@ -72,31 +97,21 @@ pub fn scan_object_with<'a>(
             Err(ScanError::Invalid(scanner.pos))
         };
     }
-    if max_depth == 0 {
-        return Err(ScanError::TooDeep(max_depth));
-    }
-    scanner.pos += 1;
-    scanner.skip_ws();
-    if scanner.peek() == Some(b'}') {
-        scanner.pos += 1;
-    } else {
-        loop {
-            scanner.skip_ws();
-            let key = scanner.key()?;
-            scanner.skip_ws();
-            scanner.expect(b':')?;
-            scanner.skip_ws();
-            let start = scanner.pos;
+    scanner.members(1, |scanner, key| {
+        let start = scanner.pos;
+        if !nested.is_empty() && key == nested && scanner.peek() == Some(b'{') {
+            scanner.members(2, |scanner, key| {
+                let start = scanner.pos;
+                scanner.value(2)?;
+                inner(key, RawJson::trusted(&text[start..scanner.pos]));
+                Ok(())
+            })?;
+        } else {
             scanner.value(1)?;
-            each(key, RawJson::trusted(&text[start..scanner.pos]));
-            scanner.skip_ws();
-            match scanner.next_byte() {
-                Some(b',') => continue,
-                Some(b'}') => break,
-                _ => return Err(ScanError::Invalid(scanner.pos.saturating_sub(1))),
-            }
         }
-    }
+        each(key, RawJson::trusted(&text[start..scanner.pos]));
+        Ok(())
+    })?;
     scanner.skip_ws();
     if scanner.pos != scanner.bytes.len() {
         return Err(ScanError::Invalid(scanner.pos));
@@ -150,6 +165,38 @@ impl<'a> Scanner<'a> {
         serde_json::from_str::<String>(&self.text[start..self.pos])
             .map(Cow::Owned)
             .map_err(|_| ScanError::Invalid(start))
+    }
+
+    /// An object at nesting level `depth` (positioned on its `{`), handing each key to
+    /// `value`, which must consume the value that follows it (positioned on its first byte).
+    fn members(
+        &mut self,
+        depth: usize,
+        mut value: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
+        if depth > self.max_depth {
+            return Err(ScanError::TooDeep(self.max_depth));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            let key = self.key()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            value(self, key)?;
+            self.skip_ws();
+            match self.next_byte() {
+                Some(b',') => continue,
+                Some(b'}') => return Ok(()),
+                _ => return Err(ScanError::Invalid(self.pos.saturating_sub(1))),
+            }
+        }
     }
 
     /// Skips one value at nesting level `depth`.
@@ -418,15 +465,51 @@ mod tests {
         assert!(scan_object(r#"{"a":"[[[[[["}"#, 1).is_ok());
     }
 
+    /// A nested split gives the outer pairs [`scan_object`] gives, and the member's own pairs
+    /// when it is an object; it fails exactly when [`scan_object`] does.
+    fn nested_agrees(text: &str) {
+        let mut outer = Vec::new();
+        let mut inner = Vec::new();
+        let result = scan_object_nested(
+            text,
+            1000,
+            "k",
+            |k, v| outer.push((k, v)),
+            |k, v| inner.push((k, v)),
+        );
+        let plain = scan_object(text, 1000);
+        assert_eq!(result.is_ok(), plain.is_ok(), "{text:?}");
+        if let Ok(pairs) = plain {
+            assert_eq!(outer, pairs, "{text:?}");
+            let member = pairs.iter().filter(|(k, _)| k == "k").map(|(_, v)| v.get());
+            let expected: Vec<_> = member
+                .filter(|v| v.starts_with('{'))
+                .flat_map(|v| scan_object(v, 1000).unwrap())
+                .collect();
+            assert_eq!(inner, expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nested_members_obey_the_depth_limit() {
+        let text = r#"{"k":{"a":[1]},"b":2}"#;
+        let split = |depth| scan_object_nested(text, depth, "k", |_, _| {}, |_, _| {});
+        assert_eq!(split(2), Err(ScanError::TooDeep(2)));
+        assert!(split(3).is_ok());
+        assert_eq!(split(0), Err(ScanError::TooDeep(0)));
+    }
+
     proptest! {
         #[test]
         fn agrees_with_serde_json_on_random_objects(v in json_value(4)) {
             let text = serde_json::json!({"k": v, "x": "y"}).to_string();
             agree(&text);
+            nested_agrees(&text);
             // Damaged copies too: cut short, or with a byte replaced.
             for cut in [text.len() / 2, text.len().saturating_sub(1)] {
                 if text.is_char_boundary(cut) {
                     agree(&text[..cut]);
+                    nested_agrees(&text[..cut]);
                 }
             }
         }

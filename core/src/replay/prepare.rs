@@ -7,7 +7,7 @@
 //! event, an escaped key, a line the scanner refuses — is left to the router, which parses it
 //! (and reports it when it does not parse): the result is the same event either way.
 
-use crate::event::scan::scan_object_with;
+use crate::event::scan::scan_object_nested;
 use crate::event::{Auth, Timestamp};
 use crate::log::{FieldSpan, Prepared};
 use std::borrow::Cow;
@@ -35,16 +35,39 @@ impl Preparer {
         let mut source = None;
         let mut client = None;
         let mut unusual = false;
-        scan_object_with(line, MAX_DEPTH, |key, value| match &*key {
-            "time" => time = Some(value.get()),
-            "node" => node = Some(value.get()),
-            "conn" => conn = Some(value.get()),
-            "auth" => auth = Some(value.get()),
-            "source" => source = Some(value.get()),
-            "client" => client = Some(value.get()),
-            "seq" | "ip" | "agent" => {}
-            _ => unusual = true,
-        })
+        let base = line.as_ptr() as usize;
+        let offset = |s: &str| (s.as_ptr() as usize - base) as u32;
+        let mut fields = Vec::with_capacity(16);
+        let mut escaped = false;
+        // The envelope and its client event in one pass: the event's fields are its spans.
+        scan_object_nested(
+            line,
+            MAX_DEPTH,
+            "client",
+            |key, value| match &*key {
+                "time" => time = Some(value.get()),
+                "node" => node = Some(value.get()),
+                "conn" => conn = Some(value.get()),
+                "auth" => auth = Some(value.get()),
+                "source" => source = Some(value.get()),
+                // A repeated `client` would have both events' fields split: the router decides.
+                "client" => unusual |= client.replace(value.get()).is_some(),
+                "seq" | "ip" | "agent" => {}
+                _ => unusual = true,
+            },
+            |key, value| {
+                let Cow::Borrowed(key) = key else {
+                    escaped = true;
+                    return;
+                };
+                let value = value.get();
+                fields.push(FieldSpan {
+                    key: (offset(key), offset(key) + key.len() as u32),
+                    value: (offset(value), offset(value) + value.len() as u32),
+                    key_escaped: false,
+                });
+            },
+        )
         .ok()?;
         if unusual {
             return None;
@@ -63,25 +86,8 @@ impl Preparer {
                 parsed
             }
         };
-        let client = client?;
-        let base = line.as_ptr() as usize;
-        let offset = |s: &str| (s.as_ptr() as usize - base) as u32;
-        let mut fields = Vec::with_capacity(16);
-        let mut escaped = false;
-        scan_object_with(client, MAX_DEPTH, |key, value| {
-            let Cow::Borrowed(key) = key else {
-                escaped = true;
-                return;
-            };
-            let value = value.get();
-            fields.push(FieldSpan {
-                key: (offset(key), offset(key) + key.len() as u32),
-                value: (offset(value), offset(value) + value.len() as u32),
-                key_escaped: false,
-            });
-        })
-        .ok()?;
-        if escaped {
+        // Only an object was split; a client event of another type is left to the router.
+        if escaped || !client?.starts_with('{') {
             return None;
         }
         Some((
@@ -147,5 +153,9 @@ mod tests {
         let escaped = lines[1].replace("\"client\":{}", "\"client\":{\"a\\n\":1}");
         assert!(preparer.prepare(&escaped).is_none());
         assert!(preparer.prepare(&lines[0][..100]).is_none());
+        let twice = lines[1].replace("\"client\":{}", "\"client\":{\"a\":1},\"client\":{}");
+        assert!(preparer.prepare(&twice).is_none());
+        let not_an_object = lines[1].replace("\"client\":{}", "\"client\":[1]");
+        assert!(preparer.prepare(&not_an_object).is_none());
     }
 }
