@@ -244,7 +244,12 @@ impl Buffers {
             .unwrap_or_default();
         let mut file = std::fs::File::open(path)?;
         let size = file.metadata().map_or(0, |m| m.len() as usize);
-        data.reserve(size.saturating_sub(data.len()) + 1);
+        if data.capacity() <= size {
+            // Not `reserve`: growing a reclaimed buffer reallocates it, copying every stale
+            // byte (64 MiB) to the new place first. Room to spare, so that the next segment,
+            // a little longer than this one, still fits.
+            data = Vec::with_capacity(size + size / 8 + 1);
+        }
         file.read_to_end(&mut data)?;
         let data = Bytes::from(data);
         if self.out.len() >= Self::KEEP {
