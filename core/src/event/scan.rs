@@ -97,10 +97,10 @@ pub fn scan_object_nested<'a>(
             Err(ScanError::Invalid(scanner.pos))
         };
     }
-    scanner.members(1, |scanner, key| {
+    scanner.members(1, Scanner::key, |scanner, key| {
         let start = scanner.pos;
         if !nested.is_empty() && key == nested && scanner.peek() == Some(b'{') {
-            scanner.members(2, |scanner, key| {
+            scanner.members(2, Scanner::key, |scanner, key| {
                 let start = scanner.pos;
                 scanner.value(2)?;
                 inner(key, RawJson::trusted(&text[start..scanner.pos]));
@@ -167,12 +167,14 @@ impl<'a> Scanner<'a> {
             .map_err(|_| ScanError::Invalid(start))
     }
 
-    /// An object at nesting level `depth` (positioned on its `{`), handing each key to
-    /// `value`, which must consume the value that follows it (positioned on its first byte).
-    fn members(
+    /// An object at nesting level `depth` (positioned on its `{`): each key is read by
+    /// `read_key` (positioned on it) and handed to `value`, which must consume the value that
+    /// follows (positioned on its first byte).
+    fn members<K>(
         &mut self,
         depth: usize,
-        mut value: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), ScanError>,
+        mut read_key: impl FnMut(&mut Self) -> Result<K, ScanError>,
+        mut value: impl FnMut(&mut Self, K) -> Result<(), ScanError>,
     ) -> Result<(), ScanError> {
         if depth > self.max_depth {
             return Err(ScanError::TooDeep(self.max_depth));
@@ -185,7 +187,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             self.skip_ws();
-            let key = self.key()?;
+            let key = read_key(self)?;
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
@@ -197,6 +199,14 @@ impl<'a> Scanner<'a> {
                 _ => return Err(ScanError::Invalid(self.pos.saturating_sub(1))),
             }
         }
+    }
+
+    /// Skips a key, checking it like any string (it is not decoded).
+    fn skip_key(&mut self) -> Result<(), ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(ScanError::Invalid(self.pos));
+        }
+        self.string().map(|_| ())
     }
 
     /// Skips one value at nesting level `depth`.
@@ -214,32 +224,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Result<(), ScanError> {
-        if depth > self.max_depth {
-            return Err(ScanError::TooDeep(self.max_depth));
-        }
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(ScanError::Invalid(self.pos));
-            }
-            self.string()?;
-            self.skip_ws();
-            self.expect(b':')?;
-            self.skip_ws();
-            self.value(depth)?;
-            self.skip_ws();
-            match self.next_byte() {
-                Some(b',') => continue,
-                Some(b'}') => return Ok(()),
-                _ => return Err(ScanError::Invalid(self.pos.saturating_sub(1))),
-            }
-        }
+        self.members(depth, Self::skip_key, |s, ()| s.value(depth))
     }
 
     fn array(&mut self, depth: usize) -> Result<(), ScanError> {
