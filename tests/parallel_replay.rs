@@ -79,13 +79,7 @@ async fn parallel_replay_equals_serial_replay_byte_for_byte() {
         "--courses",
         "2",
     ];
-    let (ok, out, err) = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        move || run_cli(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) = run_cli_async(dir.path(), &args).await;
     assert!(ok, "simulate: {out}{err}");
     server.stop();
     let log = std::fs::read_dir(data.join("log"))

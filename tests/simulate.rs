@@ -66,13 +66,7 @@ async fn every_simulated_event_is_accounted_for_in_the_state() {
         "--json",
     ];
     let started = std::time::Instant::now();
-    let (ok, out, err) = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        move || run_cli(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) = run_cli_async(dir.path(), &args).await;
     assert!(ok, "simulate failed:\n{out}\n{err}");
     assert!(
         started.elapsed().as_secs() < 40,

@@ -381,6 +381,19 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// [`run_cli`] from an async test: on a blocking thread, so the test's runtime (and a server
+/// client it drives) keeps running while the command does.
+#[allow(dead_code)]
+pub async fn run_cli_async(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        run_cli(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("the command's thread finishes")
+}
+
 /// Adds a staff account to `file` with `classpulse user add` (password on stdin).
 pub fn add_user(dir: &Path, file: &Path, user: &str, name: &str, password: &str, admin: bool) {
     use std::io::Write;

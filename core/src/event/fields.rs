@@ -70,25 +70,11 @@ pub struct Fields<'a> {
     head: [u32; HEAD],
 }
 
-/// Byte equality of two keys with the same fingerprint (so the same length) without a
-/// `memcmp` call: keys are short, and most comparisons that reach here succeed, so a key of
-/// up to 16 bytes is compared as two overlapping words.
+/// Byte equality without a `memcmp` call: keys are short, and most comparisons that reach
+/// here succeed.
 #[inline]
 fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word4 = |s: &[u8], at: usize| u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
-    let word8 =
-        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
-    match n {
-        0..=3 => a == b,
-        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
-        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
-        _ => a == b,
-    }
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn tag(key: &str) -> u32 {

@@ -230,6 +230,13 @@ fn put(map: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     map.insert(key.to_owned(), value.into());
 }
 
+/// Who is asking what, where: the part of a TA's offer or session that is the student's entry.
+fn put_entry(map: &mut Map<String, Value>, entry: &Waiting) {
+    put(map, "student", entry.student.as_str());
+    put(map, "question", entry.question.as_str());
+    put(map, "location", entry.location.as_str());
+}
+
 impl QueueState {
     /// Where `student` is, if anywhere.
     pub fn place(&self, student: &str) -> Option<Place<'_>> {
@@ -383,9 +390,7 @@ impl QueueState {
         let offer = self.offers.get(ta).map(|o| {
             let mut m = Map::new();
             put(&mut m, "id", o.id);
-            put(&mut m, "student", o.entry.student.as_str());
-            put(&mut m, "question", o.entry.question.as_str());
-            put(&mut m, "location", o.entry.location.as_str());
+            put_entry(&mut m, &o.entry);
             put(&mut m, "offered", o.offered.as_micros());
             put(&mut m, "deadline", o.deadline.as_micros());
             Value::Object(m)
@@ -393,9 +398,7 @@ impl QueueState {
         put(&mut me, "offer", offer);
         let session = self.sessions.get(ta).map(|s| {
             let mut m = Map::new();
-            put(&mut m, "student", s.entry.student.as_str());
-            put(&mut m, "question", s.entry.question.as_str());
-            put(&mut m, "location", s.entry.location.as_str());
+            put_entry(&mut m, &s.entry);
             put(&mut m, "started", s.started.as_micros());
             put(&mut m, "meeting_link", s.meeting_link.as_deref());
             Value::Object(m)
