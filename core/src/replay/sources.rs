@@ -13,8 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-/// Lines per batch.
+/// Lines per batch of a study log.
 const BATCH_LINES: usize = 65_536;
+
+/// Bytes per batch of a ClassPulse segment (about 4,000 writing events): enough lines for the
+/// replay lanes to share, few enough that the buffers in flight stay small.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Bytes read from a segment at a time.
+const READ_BYTES: usize = 256 << 10;
 
 /// Batches read ahead of the consumer at most.
 const CHANNEL: usize = 2;
@@ -217,9 +224,9 @@ pub fn spawn(
     (rx, handle)
 }
 
-/// Segment buffers handed out earlier, reused once every batch made from them is dropped: a
-/// fresh 64 MiB buffer per segment costs the kernel zeroing every page of it (a tenth of a
-/// replay's CPU time before this).
+/// Batch buffers handed out earlier, reused once every batch made from them is dropped: a
+/// fresh buffer per batch costs the kernel zeroing every page of it (a tenth of a replay's CPU
+/// time when whole segments were read into fresh buffers).
 #[derive(Default)]
 struct Buffers {
     out: Vec<Bytes>,
@@ -227,134 +234,136 @@ struct Buffers {
 
 impl Buffers {
     /// Most buffers kept: as many as can be in use at once — the batches in the channel
-    /// ([`CHANNEL`]), the one being applied, the one being read.
-    const KEEP: usize = 5;
+    /// ([`CHANNEL`]), the one being applied, the one being read — and a few to spare.
+    const KEEP: usize = 8;
 
-    /// Reads `path` into a reclaimed buffer when one is free, else a new one.
-    fn read(&mut self, path: &Path) -> io::Result<Bytes> {
-        let mut data = self
-            .out
-            .iter()
-            .position(Bytes::is_unique)
-            .and_then(|i| self.out.swap_remove(i).try_into_mut().ok())
-            .map(|mut free| {
-                free.clear();
-                Vec::from(free)
-            })
-            .unwrap_or_default();
-        let mut file = std::fs::File::open(path)?;
-        let size = file.metadata().map_or(0, |m| m.len() as usize);
-        if data.capacity() <= size {
-            // Not `reserve`: growing a reclaimed buffer reallocates it, copying every stale
-            // byte (64 MiB) to the new place first. Room to spare, so that the next segment,
-            // a little longer than this one, still fits.
-            data = Vec::with_capacity(size + size / 8 + 1);
+    /// An empty buffer with room for at least `capacity` bytes: a reclaimed one when one is
+    /// free and large enough, else a new one.
+    fn take(&mut self, capacity: usize) -> Vec<u8> {
+        let free = self.out.iter().position(Bytes::is_unique);
+        if let Some(mut free) = free.and_then(|i| self.out.swap_remove(i).try_into_mut().ok())
+            && free.capacity() >= capacity
+        {
+            free.clear();
+            return Vec::from(free);
         }
-        file.read_to_end(&mut data)?;
-        let data = Bytes::from(data);
+        // Not a reclaimed buffer grown by `reserve`: that would copy its stale bytes first.
+        Vec::with_capacity(capacity)
+    }
+
+    /// Freezes `buf` for a batch, keeping a handle to reclaim it later.
+    fn freeze(&mut self, buf: Vec<u8>) -> Bytes {
+        let bytes = Bytes::from(buf);
         if self.out.len() >= Self::KEEP {
             self.out.remove(0);
         }
-        self.out.push(data.clone());
-        Ok(data)
+        self.out.push(bytes.clone());
+        bytes
     }
 }
 
-/// Sends a ClassPulse segment in batches; `false` when the consumer is gone.
+/// Sends a ClassPulse segment in batches of at most [`BATCH_BYTES`] (a longer line gets a batch
+/// of its own); `false` when the consumer is gone.
+///
+/// The segment is read [`READ_BYTES`] at a time into batch-sized buffers and each piece is
+/// split into lines and prepared at once: memory stays at a few batch buffers whatever the
+/// segment size (a whole segment used to be read into one buffer first).
 fn read_segment(
     source: &Source,
     tx: &mpsc::SyncSender<Item>,
     progress: &ReadProgress,
     buffers: &mut Buffers,
 ) -> bool {
-    let data = match buffers.read(&source.path) {
-        Ok(d) => d,
-        Err(e) => return tx.send(Item::Failed(source.path.clone(), e)).is_ok(),
+    let fail = |e: io::Error| tx.send(Item::Failed(source.path.clone(), e)).is_ok();
+    let mut file = match std::fs::File::open(&source.path) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
     };
-    let mut pos = 0usize;
+    let send = |buffers: &mut Buffers, buf: Vec<u8>, lines: Vec<CommittedLine>| -> bool {
+        progress
+            .bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if lines.is_empty() {
+            return true;
+        }
+        let batch = DurableBatch {
+            buf: buffers.freeze(buf),
+            lines,
+        };
+        tx.send(Item::Batch {
+            batch,
+            own: source.own,
+        })
+        .is_ok()
+    };
+    let skip = |line: u64, reason: &str| {
+        tx.send(Item::Skipped(Skipped {
+            path: source.path.clone(),
+            line,
+            reason: reason.into(),
+        }))
+        .is_ok()
+    };
+    let mut buf = buffers.take(BATCH_BYTES);
+    let mut lines = Vec::new();
+    // Bytes of `buf` split into lines so far; the rest is the start of a line still being read.
+    let mut split = 0usize;
     let mut line_no = 0u64;
-    let mut lines = Vec::with_capacity(BATCH_LINES);
-    let mut reported = 0usize;
     let mut preparer = Preparer::default();
-    while pos < data.len() {
-        line_no += 1;
-        let start = pos;
-        let end = match memchr::memchr(b'\n', &data[start..]) {
-            Some(n) => start + n,
-            None => {
-                pos = data.len();
-                let skipped = Skipped {
-                    path: source.path.clone(),
-                    line: line_no,
-                    reason:
-                        "torn last line (no newline: a crash during a write, never acknowledged)"
-                            .into(),
-                };
-                if tx.send(Item::Skipped(skipped)).is_err() {
+    loop {
+        if buf.capacity() - buf.len() < READ_BYTES {
+            // Full: the complete lines go, the partial one moves to the next buffer (which
+            // grows with it when a single line outgrows a batch).
+            let partial = buf.len() - split;
+            let mut next = buffers.take(BATCH_BYTES.max(2 * partial + READ_BYTES));
+            next.extend_from_slice(&buf[split..]);
+            buf.truncate(split);
+            if !send(buffers, buf, std::mem::take(&mut lines)) {
+                return false;
+            }
+            (buf, split) = (next, 0);
+        }
+        match (&mut file).take(READ_BYTES as u64).read_to_end(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return send(buffers, buf, lines) && fail(e),
+        }
+        while let Some(n) = memchr::memchr(b'\n', &buf[split..]) {
+            let (start, end) = (split, split + n);
+            split = end + 1;
+            line_no += 1;
+            if end == start {
+                continue;
+            }
+            let Some(seq) = segment::seq_of(&buf[start..end]) else {
+                if !skip(line_no, "not a ClassPulse log line") {
                     return false;
                 }
                 continue;
-            }
-        };
-        pos = end + 1;
-        if end == start {
-            continue;
-        }
-        match segment::seq_of(&data[start..end]) {
-            Some(seq) => {
-                let (time, prepared) = std::str::from_utf8(&data[start..end])
-                    .ok()
-                    .and_then(|text| preparer.prepare(text))
-                    .map_or((None, None), |(t, p)| (Some(t), Some(p)));
-                lines.push(CommittedLine {
-                    seq,
-                    time,
-                    range: (start, end),
-                    body_start: start,
-                    prepared,
-                })
-            }
-            None => {
-                let skipped = Skipped {
-                    path: source.path.clone(),
-                    line: line_no,
-                    reason: "not a ClassPulse log line".into(),
-                };
-                if tx.send(Item::Skipped(skipped)).is_err() {
-                    return false;
-                }
-            }
-        }
-        if lines.len() == BATCH_LINES {
-            progress
-                .bytes
-                .fetch_add((pos - reported) as u64, Ordering::Relaxed);
-            reported = pos;
-            let batch = DurableBatch {
-                buf: data.clone(),
-                lines: std::mem::replace(&mut lines, Vec::with_capacity(BATCH_LINES)),
             };
-            if tx
-                .send(Item::Batch {
-                    batch,
-                    own: source.own,
-                })
-                .is_err()
-            {
-                return false;
-            }
+            let (time, prepared) = std::str::from_utf8(&buf[start..end])
+                .ok()
+                .and_then(|text| preparer.prepare(text))
+                .map_or((None, None), |(t, p)| (Some(t), Some(p)));
+            lines.push(CommittedLine {
+                seq,
+                time,
+                range: (start, end),
+                body_start: start,
+                prepared,
+            });
         }
     }
-    progress
-        .bytes
-        .fetch_add((data.len() - reported) as u64, Ordering::Relaxed);
-    lines.is_empty()
-        || tx
-            .send(Item::Batch {
-                batch: DurableBatch { buf: data, lines },
-                own: source.own,
-            })
-            .is_ok()
+    if split < buf.len()
+        && !skip(
+            line_no + 1,
+            "torn last line (no newline: a crash during a write, never acknowledged)",
+        )
+    {
+        return false;
+    }
+    send(buffers, buf, lines)
 }
 
 /// Sends a Learning Observer study log, converted, in batches; `false` when the consumer is
@@ -451,20 +460,88 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segment_buffers_are_reused_once_free() {
-        let dir = std::env::temp_dir().join(format!("cp-buffers-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (dir.join("a"), dir.join("b"));
-        std::fs::write(&a, vec![b'a'; 100_000]).unwrap();
-        std::fs::write(&b, b"bb").unwrap();
+    fn batch_buffers_are_reused_once_free() {
         let mut buffers = Buffers::default();
-        let first = buffers.read(&a).unwrap();
+        let mut first = buffers.take(1000);
+        first.extend_from_slice(b"first");
+        let first = buffers.freeze(first);
         let at = first.as_ptr();
-        let held = buffers.read(&b).unwrap();
+        let held = buffers.take(1000);
         assert_ne!(held.as_ptr(), at, "a buffer still in use is not reused");
         drop(first);
-        let again = buffers.read(&b).unwrap();
-        assert_eq!((again.as_ptr(), &again[..]), (at, &b"bb"[..]));
+        let again = buffers.take(1000);
+        assert_eq!((again.as_ptr(), again.len()), (at, 0));
+        assert!(again.capacity() >= 1000);
+        let bigger = buffers.take(1_000_000);
+        assert!(bigger.capacity() >= 1_000_000);
+    }
+
+    /// Lines of every length around the read and batch sizes, a long one, an empty one and a
+    /// torn tail: every line arrives once, whole, in order, numbered as in the file.
+    #[test]
+    fn a_segment_read_in_pieces_gives_every_line_once() {
+        let dir = std::env::temp_dir().join(format!("cp-pieces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(segment::file_name(1));
+        let mut text = String::new();
+        let mut want = Vec::new();
+        let lengths = [
+            10,
+            READ_BYTES - 40,
+            READ_BYTES + 7,
+            3 * BATCH_BYTES / 2,
+            100,
+        ];
+        let mut seq = 0;
+        for round in 0..6 {
+            for len in lengths {
+                seq += 1;
+                let pad = "x".repeat(len.saturating_sub(40) / (round % 3 + 1));
+                let line = format!(r#"{{"seq":{seq},"pad":"{pad}"}}"#);
+                text.push_str(&line);
+                text.push('\n');
+                want.push(line);
+            }
+            if round == 3 {
+                text.push('\n');
+            }
+        }
+        text.push_str(r#"{"seq":999999,"torn"#);
+        std::fs::write(&path, &text).unwrap();
+        let source = own_log(&dir).unwrap().remove(0);
+        let (tx, rx) = mpsc::sync_channel(1000);
+        let progress = ReadProgress::default();
+        assert!(read_segment(
+            &source,
+            &tx,
+            &progress,
+            &mut Buffers::default()
+        ));
+        drop(tx);
+        let (mut got, mut skipped) = (Vec::new(), Vec::new());
+        for item in rx {
+            match item {
+                Item::Batch { batch, own } => {
+                    assert!(own);
+                    assert!(
+                        batch.buf.len() <= BATCH_BYTES.max(2 * 3 * BATCH_BYTES / 2 + READ_BYTES)
+                    );
+                    got.extend(batch.iter().map(|(seq, line)| (seq, line.to_owned())));
+                }
+                Item::Skipped(s) => skipped.push(s.line),
+                Item::Failed(..) => panic!("read failed"),
+            }
+        }
+        let lines: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+        assert_eq!(lines, want.iter().collect::<Vec<_>>());
+        assert!(
+            got.iter()
+                .enumerate()
+                .all(|(i, (seq, _))| *seq == i as u64 + 1)
+        );
+        // The lines, one empty line after round 3, then the torn one.
+        assert_eq!(skipped, vec![want.len() as u64 + 2]);
+        assert_eq!(progress.bytes(), text.len() as u64);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
