@@ -706,15 +706,18 @@ async fn periodic_snapshots(
 
 async fn replay(router: &Router, dir: &std::path::Path, from: u64) -> Result<u64, StartError> {
     let started = Instant::now();
-    let mut reader = LogReader::open(dir, from)?;
+    // Reading and splitting lines on a thread of their own, reducing here over the other cores
+    // when the store is in memory (the result is the serial one).
+    let (mut batches, reading) = crate::replay::sources::read_ahead(LogReader::open(dir, from)?);
     let mut events = 0u64;
-    // Spread over the cores when the store is in memory (the result is the serial one).
     let mut lanes =
-        crate::replay::parallel::Parallel::new(crate::replay::parallel::default_lanes());
-    while let Some(batch) = reader.next_batch()? {
+        crate::replay::parallel::Parallel::new(crate::replay::parallel::lanes_beside_reader());
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
         events += batch.len() as u64;
         lanes.apply(router, batch, Mode::Replay).await?;
     }
+    let _ = reading.join();
     if events > 0 {
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(

@@ -21,7 +21,7 @@ use classpulse_core::event::Timestamp;
 use classpulse_core::kvs::{MemoryKvs, RedisKvs, SharedKvs, StateKey};
 use classpulse_core::replay::merge::{self, MergeReport, Merger, NodeInput};
 use classpulse_core::replay::sources::{self, Item, Kind, ReadProgress, Source};
-use classpulse_core::replay::{Engine, Filter, Totals};
+use classpulse_core::replay::{Engine, Filter, Totals, parallel};
 use classpulse_core::roster::RosterIndex;
 use classpulse_core::snapshot::{self, Snapshotter};
 use classpulse_core::timers::TimerTable;
@@ -263,7 +263,8 @@ async fn replay(
         roster.clone(),
         timers.clone(),
         filter,
-    );
+    )
+    .with_lanes(parallel::lanes_beside_reader());
     let mut report = Progress::new(total);
     let started = Instant::now();
     let mut counts = (0u64, 0u64);

@@ -44,15 +44,27 @@ const BARRIER: u32 = u32::MAX;
 /// The number of lanes a replay uses by default: the cores available (at most [`MAX_LANES`]),
 /// or `CLASSPULSE_REPLAY_THREADS` when set (1: serial).
 pub fn default_lanes() -> usize {
-    if let Some(n) = std::env::var("CLASSPULSE_REPLAY_THREADS")
+    lanes_for(cores())
+}
+
+/// The lanes for a replay whose lines are read and split on a thread of their own
+/// ([`super::sources::spawn`], [`super::sources::read_ahead`]): one core fewer than
+/// [`default_lanes`], at least one, or `CLASSPULSE_REPLAY_THREADS` when set. That thread keeps
+/// a core busy; on two cores, two lanes beside it were 10 % slower than one (BENCHMARKS.md).
+pub fn lanes_beside_reader() -> usize {
+    lanes_for(cores().saturating_sub(1))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn lanes_for(cores: usize) -> usize {
+    std::env::var("CLASSPULSE_REPLAY_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        return n.clamp(1, MAX_LANES);
-    }
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_LANES)
+        .unwrap_or(cores)
+        .clamp(1, MAX_LANES)
 }
 
 /// The shortest run of lane lines spread over the lanes: [`MIN_PARALLEL_RUN`], or

@@ -5,7 +5,7 @@
 use super::learning_observer;
 use super::prepare::Preparer;
 use crate::log::segment;
-use crate::log::{CommittedLine, DurableBatch};
+use crate::log::{CommittedLine, DurableBatch, LogReader, ReadError};
 use bytes::Bytes;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -216,6 +216,50 @@ pub fn spawn(
                     Kind::LearningObserver => read_study_log(&source, &tx, &progress),
                 };
                 if !ok {
+                    return;
+                }
+            }
+        })
+        .expect("a thread starts");
+    (rx, handle)
+}
+
+/// Runs `reader` (a node's own log, from a sequence number on) on a thread of its own, and
+/// splits each line there as [`spawn`] does, so that reading and splitting overlap reducing:
+/// the server's start-up replay. Batches, or the error that ended the reading, arrive on the
+/// returned channel.
+pub fn read_ahead(
+    mut reader: LogReader,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<DurableBatch, ReadError>>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
+    let handle = std::thread::Builder::new()
+        .name("classpulse-log-read".into())
+        .spawn(move || {
+            let mut preparer = Preparer::default();
+            loop {
+                let next = match reader.next_batch() {
+                    Ok(Some(mut batch)) => {
+                        for line in &mut batch.lines {
+                            if line.prepared.is_none()
+                                && let Some((time, prepared)) =
+                                    std::str::from_utf8(&batch.buf[line.range.0..line.range.1])
+                                        .ok()
+                                        .and_then(|text| preparer.prepare(text))
+                            {
+                                line.time = Some(time);
+                                line.prepared = Some(prepared);
+                            }
+                        }
+                        Ok(batch)
+                    }
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = next.is_err();
+                if tx.blocking_send(next).is_err() || failed {
                     return;
                 }
             }
@@ -542,6 +586,40 @@ mod tests {
         // The lines, one empty line after round 3, then the torn one.
         assert_eq!(skipped, vec![want.len() as u64 + 2]);
         assert_eq!(progress.bytes(), text.len() as u64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The start-up reader hands over the lines of the log from the position asked for, split
+    /// on its own thread (the router then builds their events without parsing them).
+    #[tokio::test]
+    async fn reading_ahead_splits_the_lines_from_the_position_asked_for() {
+        let dir = std::env::temp_dir().join(format!("cp-ahead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = |seq: u64| {
+            format!(
+                r#"{{"seq":{seq},"time":1795504071.{seq:06},"node":"n","conn":3,"ip":"","agent":"","auth":{{"providence":"tc","safe_user_id":"tc-testcase-a","sec":"unauthenticated","user_id":"testcase-a"}},"source":"org.mitros.writing_analytics","client":{{"event":"keystroke","n":{seq}}}}}"#
+            )
+        };
+        let text: String = (1..=5).map(|seq| line(seq) + "\n").collect();
+        std::fs::write(dir.join(segment::file_name(1)), text).unwrap();
+        let (mut rx, reading) = read_ahead(LogReader::open(&dir, 3).unwrap());
+        let mut seen = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            let batch = batch.unwrap();
+            for l in &batch.lines {
+                assert!(
+                    l.prepared.is_some() && l.time.is_some(),
+                    "line {} split",
+                    l.seq
+                );
+            }
+            seen.extend(batch.iter().map(|(seq, text)| (seq, text.to_owned())));
+        }
+        reading.join().unwrap();
+        assert_eq!(
+            seen,
+            (3..=5).map(|seq| (seq, line(seq))).collect::<Vec<_>>()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
