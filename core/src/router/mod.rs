@@ -684,9 +684,13 @@ impl UpdateBatch for Work<'_, '_> {
                 result.changed = true;
             }
             result.changed |= changed;
-            result
-                .effects
-                .extend(effects.into_iter().map(|e| (event_index, e)));
+            // Most events cause no effect: not even an empty iterator for them (it showed as
+            // 3 % of a replay's reducing thread).
+            if !effects.is_empty() {
+                result
+                    .effects
+                    .extend(effects.into_iter().map(|e| (event_index, e)));
+            }
         }
         if let Some(pos) = last {
             slot.applied.advance(pos);
