@@ -6,6 +6,7 @@
 //! `fdatasync` once, then acknowledges every event in the batch and hands the batch to the
 //! router. A crash can leave a torn last line; it is detected, reported and cut off on open.
 
+pub(crate) mod buffers;
 mod health;
 pub mod prepared;
 pub mod reader;

@@ -4,6 +4,7 @@
 //! hands the router — so replay runs exactly the code the live path runs. A line that is not a
 //! log line (a torn tail, corruption) is reported with its segment and line number and skipped.
 
+use super::buffers::BufferPool;
 use super::segment::{self, Segment};
 use super::writer::{CommittedLine, DurableBatch};
 use bytes::Bytes;
@@ -42,6 +43,7 @@ pub struct LogReader {
     from_seq: u64,
     batch_lines: usize,
     current: Option<(Bytes, usize, usize, PathBuf)>,
+    buffers: BufferPool,
     skipped: Vec<SkippedLine>,
 }
 
@@ -67,6 +69,7 @@ impl LogReader {
             from_seq,
             batch_lines: 65_536,
             current: None,
+            buffers: BufferPool::default(),
             skipped: Vec::new(),
         })
     }
@@ -82,6 +85,7 @@ impl LogReader {
             from_seq: 0,
             batch_lines: 65_536,
             current: None,
+            buffers: BufferPool::default(),
             skipped: Vec::new(),
         }
     }
@@ -102,11 +106,12 @@ impl LogReader {
                     return Ok(None);
                 };
                 self.next_segment += 1;
-                let data = std::fs::read(&seg.path).map_err(|source| ReadError::Io {
-                    path: seg.path.clone(),
-                    source,
-                })?;
-                self.current = Some((Bytes::from(data), 0, 0, seg.path.clone()));
+                let data =
+                    read_into(&mut self.buffers, &seg.path).map_err(|source| ReadError::Io {
+                        path: seg.path.clone(),
+                        source,
+                    })?;
+                self.current = Some((data, 0, 0, seg.path.clone()));
             }
             let (buf, pos, line_no, path) = self.current.as_mut().expect("set above");
             let mut lines = Vec::new();
@@ -163,4 +168,15 @@ impl LogReader {
             }
         }
     }
+}
+
+/// Reads a whole segment into a reclaimed buffer when one is free (room to spare, so that the
+/// next segment, a little longer, still fits).
+fn read_into(buffers: &mut BufferPool, path: &Path) -> io::Result<Bytes> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    let mut data = buffers.take(size + size / 8 + 1);
+    file.read_to_end(&mut data)?;
+    Ok(buffers.freeze(data))
 }

@@ -4,6 +4,7 @@
 
 use super::learning_observer;
 use super::prepare::Preparer;
+use crate::log::buffers::BufferPool;
 use crate::log::segment;
 use crate::log::{CommittedLine, DurableBatch, LogReader, ReadError};
 use bytes::Bytes;
@@ -209,7 +210,7 @@ pub fn spawn(
     let handle = std::thread::Builder::new()
         .name("classpulse-replay-read".into())
         .spawn(move || {
-            let mut buffers = Buffers::default();
+            let mut buffers = BufferPool::default();
             for source in sources {
                 let ok = match source.kind {
                     Kind::ClassPulse => read_segment(&source, &tx, &progress, &mut buffers),
@@ -268,44 +269,6 @@ pub fn read_ahead(
     (rx, handle)
 }
 
-/// Batch buffers handed out earlier, reused once every batch made from them is dropped: a
-/// fresh buffer per batch costs the kernel zeroing every page of it (a tenth of a replay's CPU
-/// time when whole segments were read into fresh buffers).
-#[derive(Default)]
-struct Buffers {
-    out: Vec<Bytes>,
-}
-
-impl Buffers {
-    /// Most buffers kept: as many as can be in use at once — the batches in the channel
-    /// ([`CHANNEL`]), the one being applied, the one being read — and a few to spare.
-    const KEEP: usize = 8;
-
-    /// An empty buffer with room for at least `capacity` bytes: a reclaimed one when one is
-    /// free and large enough, else a new one.
-    fn take(&mut self, capacity: usize) -> Vec<u8> {
-        let free = self.out.iter().position(Bytes::is_unique);
-        if let Some(mut free) = free.and_then(|i| self.out.swap_remove(i).try_into_mut().ok())
-            && free.capacity() >= capacity
-        {
-            free.clear();
-            return Vec::from(free);
-        }
-        // Not a reclaimed buffer grown by `reserve`: that would copy its stale bytes first.
-        Vec::with_capacity(capacity)
-    }
-
-    /// Freezes `buf` for a batch, keeping a handle to reclaim it later.
-    fn freeze(&mut self, buf: Vec<u8>) -> Bytes {
-        let bytes = Bytes::from(buf);
-        if self.out.len() >= Self::KEEP {
-            self.out.remove(0);
-        }
-        self.out.push(bytes.clone());
-        bytes
-    }
-}
-
 /// Sends a ClassPulse segment in batches of at most [`BATCH_BYTES`] (a longer line gets a batch
 /// of its own); `false` when the consumer is gone.
 ///
@@ -316,14 +279,14 @@ fn read_segment(
     source: &Source,
     tx: &mpsc::SyncSender<Item>,
     progress: &ReadProgress,
-    buffers: &mut Buffers,
+    buffers: &mut BufferPool,
 ) -> bool {
     let fail = |e: io::Error| tx.send(Item::Failed(source.path.clone(), e)).is_ok();
     let mut file = match std::fs::File::open(&source.path) {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let send = |buffers: &mut Buffers, buf: Vec<u8>, lines: Vec<CommittedLine>| -> bool {
+    let send = |buffers: &mut BufferPool, buf: Vec<u8>, lines: Vec<CommittedLine>| -> bool {
         progress
             .bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -503,23 +466,6 @@ fn read_maybe_gzipped(path: &Path) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn batch_buffers_are_reused_once_free() {
-        let mut buffers = Buffers::default();
-        let mut first = buffers.take(1000);
-        first.extend_from_slice(b"first");
-        let first = buffers.freeze(first);
-        let at = first.as_ptr();
-        let held = buffers.take(1000);
-        assert_ne!(held.as_ptr(), at, "a buffer still in use is not reused");
-        drop(first);
-        let again = buffers.take(1000);
-        assert_eq!((again.as_ptr(), again.len()), (at, 0));
-        assert!(again.capacity() >= 1000);
-        let bigger = buffers.take(1_000_000);
-        assert!(bigger.capacity() >= 1_000_000);
-    }
-
     /// Lines of every length around the read and batch sizes, a long one, an empty one and a
     /// torn tail: every line arrives once, whole, in order, numbered as in the file.
     #[test]
@@ -559,7 +505,7 @@ mod tests {
             &source,
             &tx,
             &progress,
-            &mut Buffers::default()
+            &mut BufferPool::default()
         ));
         drop(tx);
         let (mut got, mut skipped) = (Vec::new(), Vec::new());
