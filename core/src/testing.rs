@@ -11,11 +11,15 @@
 //! skipped and returns `None`.
 //!
 //! [`ReducerHarness`] (in [`harness`]) tests one reducer without a runtime: events at given
-//! server times, states and effects (timers, notifications) to assert on.
+//! server times, states and effects (timers, notifications) to assert on. [`log_line`] and
+//! [`batch_of`] (in [`log_lines`]) write event-log lines and batches for tests of the router
+//! and of replay.
 
 pub mod harness;
+pub mod log_lines;
 
 pub use harness::ReducerHarness;
+pub use log_lines::{batch_of, log_line};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -844,9 +844,9 @@ mod tests {
     type Line = (u64, f64, &'static str, &'static str);
 
     fn text_line(node: &str, (seq, time, student, s): Line) -> String {
-        format!(
-            r#"{{"seq":{seq},"time":{time:.6},"node":"{node}","conn":1,"ip":"","agent":"","auth":{{"providence":"tc","safe_user_id":"tc-{student}","sec":"unauthenticated","user_id":"{student}"}},"source":"org.test","client":{{"event":"e","s":"{s}"}}}}"#
-        )
+        let client = format!(r#"{{"event":"e","s":"{s}"}}"#);
+        let time = Timestamp::from_secs_f64(time);
+        crate::testing::log_line(node, seq, time, student, "org.test", &client)
     }
 
     /// A node's log, in batches of two lines; every other batch prepared as a reader

@@ -703,8 +703,8 @@ impl UpdateBatch for Work<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Timestamp;
     use crate::kvs::MemoryKvs;
-    use crate::log::CommittedLine;
     use crate::pubsub::MemoryPubSub;
     use crate::reducer::{TimerRequest, erase};
     use crate::replay::parallel::Parallel;
@@ -745,27 +745,14 @@ mod tests {
 
     /// A batch of `(node, student, event)` lines.
     fn batch(events: &[(&str, &str, &str)]) -> DurableBatch {
-        let mut buf = Vec::new();
-        let mut lines = Vec::new();
-        for (seq, (node, student, event)) in (1..).zip(events) {
-            let text = format!(
-                r#"{{"seq":{seq},"time":1.0,"node":"{node}","conn":1,"ip":"","agent":"","auth":{{"providence":"tc","safe_user_id":"tc-{student}","sec":"unauthenticated","user_id":"{student}"}},"source":"org.test","client":{{"event":"{event}"}}}}"#
-            );
-            let start = buf.len();
-            buf.extend_from_slice(text.as_bytes());
-            lines.push(CommittedLine {
+        crate::testing::batch_of((1..).zip(events).map(|(seq, (node, student, event))| {
+            let client = format!(r#"{{"event":"{event}"}}"#);
+            let time = Timestamp::from_millis(1_000);
+            (
                 seq,
-                time: None,
-                range: (start, buf.len()),
-                body_start: start,
-                prepared: None,
-            });
-            buf.push(b'\n');
-        }
-        DurableBatch {
-            buf: Bytes::from(buf),
-            lines,
-        }
+                crate::testing::log_line(node, seq, time, student, "org.test", &client),
+            )
+        }))
     }
 
     fn router(timers: Arc<TimerTable>) -> Router {
