@@ -152,6 +152,17 @@ impl EnvelopeBody<'_> {
         out.push(b'}');
     }
 
+    /// The whole log line (without its newline) of `client`, a JSON object's text, stamped
+    /// `seq` and `time`: what the log writer writes, for tools and tests that make lines.
+    pub fn line(&self, seq: u64, time: Timestamp, client: &str) -> String {
+        let mut body = Vec::with_capacity(client.len() + 192);
+        self.write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
+        let mut line = Vec::with_capacity(body.len() + 48);
+        finish_line(&mut line, seq, time, &body);
+        line.pop(); // the newline
+        String::from_utf8(line).expect("the envelope and the client text are UTF-8")
+    }
+
     /// Writes the body up to and including `"client":` (a connection caches it: it is the
     /// same for all its events of one source); the caller appends the client object and `}`.
     pub fn write_prefix(&self, out: &mut Vec<u8>) {

@@ -13,7 +13,7 @@
 //! What it does not do: run event adapters (give the event the fields an adapter would add), or
 //! serialize states between events (the memory store does not either).
 
-use crate::event::envelope::{EnvelopeBody, finish_line};
+use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Event, GENERIC_SOURCE, Security, Timestamp};
 use crate::reducer::{Effect, Outcome, Recipient, Reducer, ScopeKey, Subject, TimerRequest};
 use crate::roster::{ROSTER_SOURCE, RosterEvent, RosterIndex, RosterMode};
@@ -274,7 +274,6 @@ impl<R: Reducer> ReducerHarness<R> {
     ) -> String {
         assert!(client.is_object(), "an event is a JSON object: {client}");
         self.seq += 1;
-        let mut body = Vec::new();
         EnvelopeBody {
             node: "test",
             conn,
@@ -284,12 +283,7 @@ impl<R: Reducer> ReducerHarness<R> {
             source,
             timer,
         }
-        .write(&mut body, |out| {
-            serde_json::to_writer(&mut *out, client).expect("JSON values serialize")
-        });
-        let mut line = Vec::new();
-        finish_line(&mut line, self.seq, time, &body);
-        String::from_utf8(line).expect("the envelope is UTF-8")
+        .line(self.seq, time, &client.to_string())
     }
 
     fn deliver(

@@ -1,7 +1,7 @@
 //! Event-log lines for tests, written by the runtime's own envelope code, so that a test's
 //! lines are exactly what the log writer writes.
 
-use crate::event::envelope::{EnvelopeBody, finish_line};
+use crate::event::envelope::EnvelopeBody;
 use crate::event::{Auth, Security, Timestamp};
 use crate::log::{CommittedLine, DurableBatch};
 use std::borrow::Cow;
@@ -31,7 +31,6 @@ pub fn log_line(
         sec: Security::Unauthenticated,
         user_id: Cow::Borrowed(student),
     };
-    let mut body = Vec::new();
     EnvelopeBody {
         node,
         conn: 1,
@@ -41,10 +40,7 @@ pub fn log_line(
         source,
         timer: None,
     }
-    .write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
-    let mut line = Vec::new();
-    finish_line(&mut line, seq, time, &body);
-    String::from_utf8(line).expect("the envelope and the client text are UTF-8")
+    .line(seq, time, client)
 }
 
 /// The batch the log writer would hand the router for `lines` (`(seq, line)` pairs, lines

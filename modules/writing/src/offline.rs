@@ -7,7 +7,7 @@
 //! `doc_id` adapter applied as ingest would.
 
 use crate::module::DocIdAdapter;
-use classpulse_core::event::envelope::{EnvelopeBody, finish_line};
+use classpulse_core::event::envelope::EnvelopeBody;
 use classpulse_core::event::{Auth, Event, Fields, Security, Timestamp};
 use classpulse_core::module::EventAdapter;
 use classpulse_core::reducer::{AnyState, DynReducer, Outcome, ScopeKey};
@@ -48,8 +48,7 @@ pub fn log_line(
         sec: Security::Unauthenticated,
         user_id: Cow::Borrowed(safe_user_id),
     };
-    let mut body = Vec::with_capacity(client.len() + 160);
-    EnvelopeBody {
+    let mut line = EnvelopeBody {
         node: "offline",
         conn: 1,
         ip: "",
@@ -58,10 +57,9 @@ pub fn log_line(
         source,
         timer: None,
     }
-    .write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
-    let mut line = Vec::with_capacity(body.len() + 48);
-    finish_line(&mut line, seq, time, &body);
-    String::from_utf8(line).unwrap_or_default()
+    .line(seq, time, &client);
+    line.push('\n');
+    line
 }
 
 /// Reducers and their states, keyed like the core keys them.
