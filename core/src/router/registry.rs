@@ -22,12 +22,18 @@ pub struct RegisteredReducer {
     pub index: usize,
 }
 
+/// Fast hashing for lookups made per event (the keys are module-chosen names, not input an
+/// attacker picks to collide).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Reducers by name and by source.
 #[derive(Default, Clone)]
 pub struct Registry {
     reducers: Vec<RegisteredReducer>,
-    by_source: HashMap<String, Vec<RegisteredReducer>>,
-    by_name: HashMap<Arc<str>, RegisteredReducer>,
+    by_source: FastMap<String, Vec<RegisteredReducer>>,
+    /// The reducers of [`ANY_SOURCE`], kept apart: every event asks for them.
+    any_source: Vec<RegisteredReducer>,
+    by_name: FastMap<Arc<str>, RegisteredReducer>,
 }
 
 /// Two reducers share a name.
@@ -65,6 +71,11 @@ impl Registry {
             registry.by_name.insert(entry.name.clone(), entry.clone());
             registry.reducers.push(entry);
         }
+        registry.any_source = registry
+            .by_source
+            .get(ANY_SOURCE)
+            .cloned()
+            .unwrap_or_default();
         Ok(registry)
     }
 
@@ -82,9 +93,7 @@ impl Registry {
         let all = if source == ANY_SOURCE || timer {
             &[][..]
         } else {
-            self.by_source
-                .get(ANY_SOURCE)
-                .map_or(&[][..], Vec::as_slice)
+            &self.any_source[..]
         };
         specific.iter().chain(all)
     }
