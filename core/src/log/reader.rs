@@ -1,6 +1,7 @@
-//! Reading the log back: for start-up replay and `classpulse replay`.
+//! Reading a node's log back: for start-up replay (read ahead on a thread of its own by
+//! [`crate::replay::sources::read_ahead`]) and the tools that rebuild state from it.
 //!
-//! Segments are read whole and cut into [`DurableBatch`]es of lines — the same type the writer
+//! Segments are read whole, into reused buffers, and cut into [`DurableBatch`]es of lines — the same type the writer
 //! hands the router — so replay runs exactly the code the live path runs. A line that is not a
 //! log line (a torn tail, corruption) is reported with its segment and line number and skipped.
 
