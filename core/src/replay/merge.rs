@@ -854,36 +854,15 @@ mod tests {
     fn input(node: &str, lines: &[Line]) -> NodeInput {
         let mut items = Vec::new();
         for (i, chunk) in lines.chunks(2).enumerate() {
-            let mut buf = Vec::new();
-            let mut committed = Vec::new();
-            let mut preparer = Preparer::default();
-            for &l in chunk {
-                let text = text_line(node, l);
-                let start = buf.len();
-                buf.extend_from_slice(text.as_bytes());
-                let (time, prepared) = if i % 2 == 0 {
-                    preparer
-                        .prepare(&text)
-                        .map_or((None, None), |(t, p)| (Some(t), Some(p)))
-                } else {
-                    (None, None)
-                };
-                committed.push(CommittedLine {
-                    seq: l.0,
-                    time,
-                    range: (start, buf.len()),
-                    body_start: start,
-                    prepared,
-                });
-                buf.push(b'\n');
+            let mut batch =
+                crate::testing::batch_of(chunk.iter().map(|&l| (l.0, text_line(node, l))));
+            if i % 2 == 0 {
+                let mut preparer = Preparer::default();
+                for line in &mut batch.lines {
+                    preparer.prepare_line(&batch.buf, line);
+                }
             }
-            items.push(Item::Batch {
-                batch: DurableBatch {
-                    buf: Bytes::from(buf),
-                    lines: committed,
-                },
-                own: false,
-            });
+            items.push(Item::Batch { batch, own: false });
         }
         NodeInput {
             node: node.to_owned(),

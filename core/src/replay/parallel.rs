@@ -265,16 +265,7 @@ fn classify_chunk(
     // Whether a source's events go to student-scoped reducers only, by interned source.
     let mut sources: Vec<(Arc<str>, bool)> = Vec::with_capacity(4);
     for (line, lane) in lines.iter_mut().zip(out) {
-        if line.prepared.is_none()
-            && let Some(text) = buf
-                .get(line.range.0..line.range.1)
-                .and_then(|b| std::str::from_utf8(b).ok())
-            && let Some((time, prepared)) = preparer.prepare(text)
-        {
-            line.time = Some(time);
-            line.prepared = Some(prepared);
-            line.body_start = line.range.0;
-        }
+        preparer.prepare_line(buf, line);
         let (Some(prepared), Some(_)) = (&line.prepared, line.time) else {
             continue;
         };

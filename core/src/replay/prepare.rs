@@ -9,7 +9,7 @@
 
 use crate::event::scan::scan_object_nested;
 use crate::event::{Auth, Timestamp};
-use crate::log::{FieldSpan, Prepared};
+use crate::log::{CommittedLine, FieldSpan, Prepared};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -100,6 +100,24 @@ impl Preparer {
                 fields,
             },
         ))
+    }
+
+    /// Splits `line` (a line of the batch buffer `buf`) unless it already is: sets its time,
+    /// what the router needs, and where its body starts (the spans are relative to the line).
+    /// A line that does not split is left for the router to parse.
+    pub fn prepare_line(&mut self, buf: &[u8], line: &mut CommittedLine) {
+        if line.prepared.is_some() {
+            return;
+        }
+        if let Some((time, prepared)) = buf
+            .get(line.range.0..line.range.1)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|text| self.prepare(text))
+        {
+            line.time = Some(time);
+            line.prepared = Some(prepared);
+            line.body_start = line.range.0;
+        }
     }
 
     /// An interned JSON string without escapes (`"local"` → `local`).

@@ -244,15 +244,7 @@ pub fn read_ahead(
                 let next = match reader.next_batch() {
                     Ok(Some(mut batch)) => {
                         for line in &mut batch.lines {
-                            if line.prepared.is_none()
-                                && let Some((time, prepared)) =
-                                    std::str::from_utf8(&batch.buf[line.range.0..line.range.1])
-                                        .ok()
-                                        .and_then(|text| preparer.prepare(text))
-                            {
-                                line.time = Some(time);
-                                line.prepared = Some(prepared);
-                            }
+                            preparer.prepare_line(&batch.buf, line);
                         }
                         Ok(batch)
                     }
@@ -349,17 +341,15 @@ fn read_segment(
                 }
                 continue;
             };
-            let (time, prepared) = std::str::from_utf8(&buf[start..end])
-                .ok()
-                .and_then(|text| preparer.prepare(text))
-                .map_or((None, None), |(t, p)| (Some(t), Some(p)));
-            lines.push(CommittedLine {
+            let mut line = CommittedLine {
                 seq,
-                time,
+                time: None,
                 range: (start, end),
                 body_start: start,
-                prepared,
-            });
+                prepared: None,
+            };
+            preparer.prepare_line(&buf, &mut line);
+            lines.push(line);
         }
     }
     if split < buf.len()
