@@ -11,6 +11,7 @@ mod health;
 pub mod prepared;
 pub mod reader;
 pub mod segment;
+mod syncer;
 pub mod system;
 pub mod writer;
 

@@ -16,6 +16,7 @@
 use super::LogHealth;
 use super::prepared::Prepared;
 use super::segment::{self, Segment};
+use super::syncer::Syncer;
 use crate::clock::SharedClock;
 use crate::event::Timestamp;
 use crate::event::envelope::finish_line;
@@ -217,17 +218,24 @@ impl LogWriter {
         segment::sync_dir(&config.dir)?;
         let next_seq = Arc::new(AtomicU64::new(next));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let syncer = if config.fsync {
+            Some(Syncer::start()?)
+        } else {
+            None
+        };
         let thread = Thread {
             config,
             clock,
             health,
             committed,
             rx,
-            file: Some(file),
+            file: Some(Arc::new(file)),
             path: current.path.clone(),
             segment_len: len,
             next_seq: next_seq.clone(),
+            stamp_seq: next,
             last_time: Timestamp::ZERO,
+            syncer,
         };
         let handle = std::thread::Builder::new()
             .name("classpulse-log".into())
@@ -307,24 +315,43 @@ struct Thread {
     rx: mpsc::Receiver<Request>,
     /// The current segment, open for appending; `None` after a failed write (reopened, and cut
     /// back to `segment_len`, by the next attempt).
-    file: Option<File>,
+    file: Option<Arc<File>>,
     path: PathBuf,
+    /// The segment's durable length: everything before the batch being written.
     segment_len: u64,
+    /// The next sequence number committed (what [`LogWriter::next_seq`] reads).
     next_seq: Arc<AtomicU64>,
+    /// The next sequence number to stamp: past `next_seq` while a batch is in flight.
+    stamp_seq: u64,
     last_time: Timestamp,
+    /// Where `fdatasync` runs (`None` when `fsync` is off).
+    syncer: Option<Syncer>,
 }
 
 /// Upper bound on one commit's size, so one batch cannot hold the router up for long.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
+/// A batch stamped with its sequence numbers and times, as it goes to disk.
+struct Stamped {
+    buf: Vec<u8>,
+    lines: Vec<CommittedLine>,
+    acks: Vec<(u64, Arc<AckTracker>)>,
+    /// The sequence number after its last line.
+    end_seq: u64,
+    /// When its write began.
+    started: Instant,
+}
+
 impl Thread {
+    /// Takes what ingest hands over, one batch per commit. With `fsync` on, the disk syncs a
+    /// batch while this thread stamps the next (see [`Syncer`]): the batch is acknowledged and
+    /// passed on only once its sync succeeds, and the next is written only after that, so one
+    /// sync covers exactly one batch, as if this thread synced it itself.
     fn run(mut self) {
         let mut last_commit = Instant::now() - self.config.commit_interval;
         let mut closing = false;
-        while !closing {
-            let Some(first) = self.rx.blocking_recv() else {
-                break;
-            };
+        let mut in_flight: Option<Stamped> = None;
+        loop {
             let mut requests = Vec::new();
             let mut bytes = 0usize;
             let take = |request: Request,
@@ -337,30 +364,48 @@ impl Thread {
                 }
                 Request::Close => true,
             };
-            closing = take(first, &mut requests, &mut bytes);
             if !closing {
-                let since = last_commit.elapsed();
-                if since < self.config.commit_interval {
-                    std::thread::sleep(self.config.commit_interval - since);
+                // With a batch in flight, take only what is already queued: its sync is
+                // waiting to be collected.
+                if in_flight.is_none() {
+                    match self.rx.blocking_recv() {
+                        Some(first) => {
+                            closing = take(first, &mut requests, &mut bytes);
+                            let since = last_commit.elapsed();
+                            if !closing && since < self.config.commit_interval {
+                                std::thread::sleep(self.config.commit_interval - since);
+                            }
+                        }
+                        None => closing = true,
+                    }
+                }
+                while !closing && bytes < MAX_BATCH_BYTES {
+                    match self.rx.try_recv() {
+                        Ok(request) => closing = take(request, &mut requests, &mut bytes),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => closing = true,
+                    }
+                }
+                if closing {
+                    // Whatever was queued before the close still gets committed.
+                    self.rx.close();
+                    while let Some(request) = self.rx.blocking_recv() {
+                        take(request, &mut requests, &mut bytes);
+                    }
                 }
             }
-            while !closing && bytes < MAX_BATCH_BYTES {
-                match self.rx.try_recv() {
-                    Ok(request) => closing = take(request, &mut requests, &mut bytes),
-                    Err(_) => break,
-                }
+            let next = (!requests.is_empty()).then(|| self.stamp(requests, bytes));
+            if let Some(batch) = in_flight.take() {
+                let synced = self.syncer.as_ref().map_or(Ok(()), Syncer::finished);
+                self.settle(batch, synced);
             }
-            if closing {
-                // Whatever was queued before the close still gets committed.
-                self.rx.close();
-                while let Some(request) = self.rx.blocking_recv() {
-                    take(request, &mut requests, &mut bytes);
-                }
+            if let Some(batch) = next {
+                in_flight = self.write(batch);
+                last_commit = Instant::now();
             }
-            if !requests.is_empty() {
-                self.commit(requests, bytes);
+            if closing && in_flight.is_none() {
+                break;
             }
-            last_commit = Instant::now();
         }
         if let Some(file) = &self.file
             && let Err(e) = file.sync_data()
@@ -370,11 +415,12 @@ impl Thread {
         tracing::debug!("log writer stopped");
     }
 
-    fn commit(&mut self, requests: Vec<Vec<PendingEvent>>, bytes: usize) {
+    /// Stamps each event with the next sequence number and the server time, into one buffer.
+    fn stamp(&mut self, requests: Vec<Vec<PendingEvent>>, bytes: usize) -> Stamped {
         let mut buf = Vec::with_capacity(bytes);
         let mut lines = Vec::with_capacity(requests.iter().map(Vec::len).sum());
         let mut acks: Vec<(u64, Arc<AckTracker>)> = Vec::new();
-        let mut seq = self.next_seq.load(Ordering::Acquire);
+        let mut seq = self.stamp_seq;
         for event in requests.into_iter().flatten() {
             // Server time never goes backwards within a log, so replays see the same order.
             let now = self.clock.now().max(self.last_time);
@@ -393,51 +439,52 @@ impl Thread {
             }
             seq += 1;
         }
-        let mut backoff = Duration::from_millis(50);
-        let mut failures = 0u32;
-        loop {
-            let started = Instant::now();
-            match self.write_and_sync(&buf) {
-                Ok(()) => {
-                    crate::telemetry::metrics::log_committed(started.elapsed());
-                    break;
+        self.stamp_seq = seq;
+        Stamped {
+            buf,
+            lines,
+            acks,
+            end_seq: seq,
+            started: Instant::now(),
+        }
+    }
+
+    /// Writes a batch and starts its sync; returns it while the sync runs. Without `fsync`,
+    /// or after a failed write, the batch is settled here and nothing is in flight.
+    fn write(&mut self, mut batch: Stamped) -> Option<Stamped> {
+        batch.started = Instant::now();
+        match self.write_only(&batch.buf) {
+            Ok(file) => match &self.syncer {
+                Some(syncer) => {
+                    syncer.begin(file);
+                    Some(batch)
                 }
-                Err(e) => {
-                    crate::telemetry::metrics::log_write_failed();
-                    failures += 1;
-                    if failures == 1 {
-                        tracing::error!(error = %e, dir = %self.config.dir.display(),
-                            "event log write failed; not acknowledging, retrying");
-                    }
-                    self.health.fail(format!("event log not writable: {e}"));
-                    // Cut off whatever part was written, now (a full disk still lets a file
-                    // shrink), and again when the next attempt reopens the segment; closed
-                    // meanwhile.
-                    if let Some(file) = self.file.take()
-                        && let Err(e) = file.set_len(self.segment_len)
-                    {
-                        tracing::debug!(error = %e, "could not cut the failed write back yet");
-                    }
-                    if self.rx.is_closed() && failures > 20 {
-                        tracing::error!(
-                            events = lines.len(),
-                            "giving up on unacknowledged events at shutdown: the log is not writable"
-                        );
-                        return;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                None => {
+                    self.settle(batch, Ok(()));
+                    None
                 }
+            },
+            Err(e) => {
+                self.settle(batch, Err(e));
+                None
             }
         }
-        if failures > 0 {
-            tracing::info!(failures, "event log writable again");
-            self.health.recover();
+    }
+
+    /// Finishes a written batch once `outcome` says whether it reached the disk: on failure,
+    /// writes and syncs it again until it does; then acknowledges it and hands it to the
+    /// router.
+    fn settle(&mut self, batch: Stamped, outcome: io::Result<()>) {
+        if let Err(e) = outcome
+            && !self.retry(&batch, e)
+        {
+            return;
         }
-        self.segment_len += buf.len() as u64;
-        self.next_seq.store(seq, Ordering::Release);
+        crate::telemetry::metrics::log_committed(batch.started.elapsed());
+        self.segment_len += batch.buf.len() as u64;
+        self.next_seq.store(batch.end_seq, Ordering::Release);
         let mut last: Option<&Arc<AckTracker>> = None;
-        for (seq, tracker) in &acks {
+        for (seq, tracker) in &batch.acks {
             tracker.record(*seq);
             if let Some(prev) = last
                 && !Arc::ptr_eq(prev, tracker)
@@ -449,33 +496,77 @@ impl Thread {
         if let Some(last) = last {
             last.changed.notify_one();
         }
-        let batch = DurableBatch {
-            buf: Bytes::from(buf),
-            lines,
+        let durable = DurableBatch {
+            buf: Bytes::from(batch.buf),
+            lines: batch.lines,
         };
-        if self.committed.blocking_send(batch).is_err() {
+        if self.committed.blocking_send(durable).is_err() {
             tracing::debug!("router gone; committed batch not reduced");
         }
         if self.segment_len >= self.config.segment_bytes {
-            self.rotate(seq);
+            self.rotate(batch.end_seq);
         }
     }
 
-    fn write_and_sync(&mut self, buf: &[u8]) -> io::Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
+    /// After `error`, writes and syncs `batch` again, with backoff, until it succeeds (true)
+    /// or the log is closing and it keeps failing (false: nothing in it is acknowledged).
+    fn retry(&mut self, batch: &Stamped, error: io::Error) -> bool {
+        let mut error = error;
+        let mut backoff = Duration::from_millis(50);
+        let mut failures = 0u32;
+        loop {
+            crate::telemetry::metrics::log_write_failed();
+            failures += 1;
+            if failures == 1 {
+                tracing::error!(error = %error, dir = %self.config.dir.display(),
+                    "event log write failed; not acknowledging, retrying");
+            }
+            self.health.fail(format!("event log not writable: {error}"));
+            // Cut off whatever part was written, now (a full disk still lets a file shrink),
+            // and again when the next attempt reopens the segment; closed meanwhile.
+            if let Some(file) = self.file.take()
+                && let Err(e) = file.set_len(self.segment_len)
+            {
+                tracing::debug!(error = %e, "could not cut the failed write back yet");
+            }
+            if self.rx.is_closed() && failures > 20 {
+                tracing::error!(
+                    events = batch.lines.len(),
+                    "giving up on unacknowledged events at shutdown: the log is not writable"
+                );
+                return false;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            match self.write_only(&batch.buf).and_then(|file| {
+                if self.config.fsync {
+                    file.sync_data()?;
+                }
+                Ok(())
+            }) {
+                Ok(()) => break,
+                Err(e) => error = e,
+            }
+        }
+        tracing::info!(failures, "event log writable again");
+        self.health.recover();
+        true
+    }
+
+    /// Appends `buf` to the current segment (reopening it, cut back to its durable length,
+    /// after a failure); returns the file, for the sync.
+    fn write_only(&mut self, buf: &[u8]) -> io::Result<Arc<File>> {
+        let file = match &self.file {
+            Some(file) => file.clone(),
             None => {
                 let file = segment::open_append(&self.path)?;
                 // A failed attempt may have written part of its batch: cut it off.
                 file.set_len(self.segment_len)?;
-                self.file.insert(file)
+                self.file.insert(Arc::new(file)).clone()
             }
         };
-        file.write_all(buf)?;
-        if self.config.fsync {
-            file.sync_data()?;
-        }
-        Ok(())
+        (&*file).write_all(buf)?;
+        Ok(file)
     }
 
     fn rotate(&mut self, next_seq: u64) {
@@ -486,7 +577,7 @@ impl Thread {
         }) {
             Ok(file) => {
                 tracing::debug!(segment = %path.display(), "new log segment");
-                self.file = Some(file);
+                self.file = Some(Arc::new(file));
                 self.path = path;
                 self.segment_len = 0;
             }
@@ -494,5 +585,104 @@ impl Thread {
                 tracing::error!(error = %e, "could not start a new log segment; continuing in the current one")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn pending(n: usize, ack: &Arc<AckTracker>) -> Vec<PendingEvent> {
+        (0..n)
+            .map(|i| PendingEvent {
+                body: format!(r#""node":"t","client":{{"i":{i}}}"#).into_bytes(),
+                ack: Some(ack.clone()),
+                prepared: None,
+            })
+            .collect()
+    }
+
+    /// Many hand-offs in quick succession, with fdatasync on: batches are written while the
+    /// one before is syncing, and still every event is acknowledged once, in order, the
+    /// router gets every batch in log order, and the segments hold exactly those lines.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_written_while_the_last_syncs_arrive_whole_and_in_order() {
+        let dir = std::env::temp_dir().join(format!("cp-writer-{}", crate::datadir::random_hex(6)));
+        let (committed_tx, mut committed_rx) = mpsc::channel(1024);
+        let (writer, thread) = LogWriter::open(
+            WriterConfig {
+                dir: dir.clone(),
+                // Small segments: rotation happens between batches in flight.
+                segment_bytes: 4 * 1024,
+                commit_interval: Duration::ZERO,
+                fsync: true,
+                queue: 4,
+            },
+            Arc::new(SystemClock),
+            Arc::new(LogHealth::default()),
+            committed_tx,
+        )
+        .unwrap();
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let writer = writer.clone();
+                let ack = AckTracker::new();
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        writer.append(pending(40, &ack)).await.unwrap();
+                    }
+                    ack
+                })
+            })
+            .collect();
+        let mut acks = Vec::new();
+        for sender in senders {
+            acks.push(sender.await.unwrap());
+        }
+        writer.close().await;
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+
+        for ack in &acks {
+            assert_eq!(ack.position().0, 50 * 40, "every event acknowledged once");
+        }
+        let mut from_router = Vec::new();
+        while let Ok(batch) = committed_rx.try_recv() {
+            from_router.extend(batch.iter().map(|(seq, line)| (seq, line.to_owned())));
+        }
+        let total = 4 * 50 * 40;
+        assert_eq!(from_router.len(), total);
+        assert!(
+            from_router
+                .iter()
+                .enumerate()
+                .all(|(i, (seq, _))| *seq == i as u64 + 1),
+            "the router sees every sequence number once, in order"
+        );
+        let segments = segment::list(&dir).unwrap();
+        assert!(
+            segments.len() > 1,
+            "the log rotated ({} segments)",
+            segments.len()
+        );
+        let on_disk: Vec<String> = segments
+            .iter()
+            .flat_map(|s| {
+                std::fs::read_to_string(&s.path)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let routed: Vec<String> = from_router.into_iter().map(|(_, line)| line).collect();
+        assert_eq!(
+            on_disk, routed,
+            "the segments hold exactly what was acknowledged"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
