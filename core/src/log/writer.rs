@@ -342,6 +342,42 @@ struct Stamped {
     started: Instant,
 }
 
+/// Hand-offs taken from the queue, not yet stamped.
+#[derive(Default)]
+struct Queued {
+    requests: Vec<Vec<PendingEvent>>,
+    /// The size of the batch they make (an estimate: bodies and line framing; with what is
+    /// already stamped, when they join a batch).
+    bytes: usize,
+}
+
+impl Queued {
+    /// Adds a request; returns whether it was the close.
+    fn add(&mut self, request: Request) -> bool {
+        match request {
+            Request::Events(events) => {
+                self.bytes += events.iter().map(|e| e.body.len() + 48).sum::<usize>();
+                self.requests.push(events);
+                false
+            }
+            Request::Close => true,
+        }
+    }
+}
+
+impl Stamped {
+    /// An empty batch whose first line will be `first_seq`.
+    fn new(first_seq: u64) -> Self {
+        Stamped {
+            buf: Vec::new(),
+            lines: Vec::new(),
+            acks: Vec::new(),
+            end_seq: first_seq,
+            started: Instant::now(),
+        }
+    }
+}
+
 impl Thread {
     /// Takes what ingest hands over, one batch per commit. With `fsync` on, the disk syncs a
     /// batch while this thread stamps the next (see [`Syncer`]): the batch is acknowledged and
@@ -352,55 +388,40 @@ impl Thread {
         let mut closing = false;
         let mut in_flight: Option<Stamped> = None;
         loop {
-            let mut requests = Vec::new();
-            let mut bytes = 0usize;
-            let take = |request: Request,
-                        requests: &mut Vec<Vec<PendingEvent>>,
-                        bytes: &mut usize| match request {
-                Request::Events(events) => {
-                    *bytes += events.iter().map(|e| e.body.len() + 48).sum::<usize>();
-                    requests.push(events);
-                    false
+            let mut queued = Queued::default();
+            // With a batch in flight, take only what is already queued: its sync is waiting
+            // to be collected.
+            if !closing && in_flight.is_none() {
+                match self.rx.blocking_recv() {
+                    Some(first) => closing = queued.add(first),
+                    None => closing = true,
                 }
-                Request::Close => true,
-            };
-            if !closing {
-                // With a batch in flight, take only what is already queued: its sync is
-                // waiting to be collected.
-                if in_flight.is_none() {
-                    match self.rx.blocking_recv() {
-                        Some(first) => {
-                            closing = take(first, &mut requests, &mut bytes);
-                            let since = last_commit.elapsed();
-                            if !closing && since < self.config.commit_interval {
-                                std::thread::sleep(self.config.commit_interval - since);
-                            }
-                        }
-                        None => closing = true,
-                    }
-                }
-                while !closing && bytes < MAX_BATCH_BYTES {
-                    match self.rx.try_recv() {
-                        Ok(request) => closing = take(request, &mut requests, &mut bytes),
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => closing = true,
-                    }
-                }
-                if closing {
-                    // Whatever was queued before the close still gets committed.
-                    self.rx.close();
-                    while let Some(request) = self.rx.blocking_recv() {
-                        take(request, &mut requests, &mut bytes);
-                    }
+                let since = last_commit.elapsed();
+                if !closing && since < self.config.commit_interval {
+                    std::thread::sleep(self.config.commit_interval - since);
                 }
             }
-            let next = (!requests.is_empty()).then(|| self.stamp(requests, bytes));
+            closing = self.take_queued(&mut queued, closing);
+            let mut next = Stamped::new(self.stamp_seq);
+            self.stamp(queued, &mut next);
             if let Some(batch) = in_flight.take() {
                 let synced = self.syncer.as_ref().map_or(Ok(()), Syncer::finished);
                 self.settle(batch, synced);
+                // Commits stay `commit_interval` apart, as without the overlap: a light load
+                // is not given a sync per handful of events. What arrives meanwhile joins.
+                let since = last_commit.elapsed();
+                if !closing && !next.lines.is_empty() && since < self.config.commit_interval {
+                    std::thread::sleep(self.config.commit_interval - since);
+                    let mut more = Queued {
+                        bytes: next.buf.len(),
+                        ..Queued::default()
+                    };
+                    closing = self.take_queued(&mut more, false);
+                    self.stamp(more, &mut next);
+                }
             }
-            if let Some(batch) = next {
-                in_flight = self.write(batch);
+            if !next.lines.is_empty() {
+                in_flight = self.write(next);
                 last_commit = Instant::now();
             }
             if closing && in_flight.is_none() {
@@ -415,38 +436,63 @@ impl Thread {
         tracing::debug!("log writer stopped");
     }
 
-    /// Stamps each event with the next sequence number and the server time, into one buffer.
-    fn stamp(&mut self, requests: Vec<Vec<PendingEvent>>, bytes: usize) -> Stamped {
-        let mut buf = Vec::with_capacity(bytes);
-        let mut lines = Vec::with_capacity(requests.iter().map(Vec::len).sum());
-        let mut acks: Vec<(u64, Arc<AckTracker>)> = Vec::new();
+    /// Takes what is queued into `queued`, up to [`MAX_BATCH_BYTES`] — everything, once the log
+    /// is `closing` or a close arrives, since whatever was queued before the close still gets
+    /// committed. Returns whether the log is closing.
+    fn take_queued(&mut self, queued: &mut Queued, closing: bool) -> bool {
+        if !closing {
+            while queued.bytes < MAX_BATCH_BYTES {
+                match self.rx.try_recv() {
+                    Ok(request) => {
+                        if queued.add(request) {
+                            break;
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => return false,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            }
+            if queued.bytes >= MAX_BATCH_BYTES && !self.rx.is_closed() {
+                return false;
+            }
+        }
+        self.rx.close();
+        while let Some(request) = self.rx.blocking_recv() {
+            queued.add(request);
+        }
+        true
+    }
+
+    /// Stamps each event with the next sequence number and the server time, into the batch's
+    /// buffer.
+    fn stamp(&mut self, queued: Queued, batch: &mut Stamped) {
+        batch
+            .buf
+            .reserve(queued.bytes.saturating_sub(batch.buf.len()));
+        batch
+            .lines
+            .reserve(queued.requests.iter().map(Vec::len).sum());
         let mut seq = self.stamp_seq;
-        for event in requests.into_iter().flatten() {
+        for event in queued.requests.into_iter().flatten() {
             // Server time never goes backwards within a log, so replays see the same order.
             let now = self.clock.now().max(self.last_time);
             self.last_time = now;
-            let start = buf.len();
-            let body_start = finish_line(&mut buf, seq, now, &event.body);
-            lines.push(CommittedLine {
+            let start = batch.buf.len();
+            let body_start = finish_line(&mut batch.buf, seq, now, &event.body);
+            batch.lines.push(CommittedLine {
                 seq,
                 time: Some(now),
-                range: (start, buf.len() - 1),
+                range: (start, batch.buf.len() - 1),
                 body_start,
                 prepared: event.prepared,
             });
             if let Some(ack) = event.ack {
-                acks.push((seq, ack));
+                batch.acks.push((seq, ack));
             }
             seq += 1;
         }
         self.stamp_seq = seq;
-        Stamped {
-            buf,
-            lines,
-            acks,
-            end_seq: seq,
-            started: Instant::now(),
-        }
+        batch.end_seq = seq;
     }
 
     /// Writes a batch and starts its sync; returns it while the sync runs. Without `fsync`,
