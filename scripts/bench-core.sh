@@ -43,9 +43,9 @@ run() { # run NAME "SERVER_CONFIG" SIMULATE_ARGS...
 
 echo "# $(date -u +%F) $(nproc) cores, $(git rev-parse --short HEAD)"
 run "100 connections, 32 frames/flush, fdatasync on" "" \
-  --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4 --window 256
+  --students 100 --chars 4000 --rate 0 --batch 32 --save-every 4 --window 256
 run "100 connections, 32 frames/flush, fdatasync off" "[log]
-fsync = false" --students 100 --chars 2000 --rate 0 --batch 32 --save-every 4 --window 256
+fsync = false" --students 100 --chars 4000 --rate 0 --batch 32 --save-every 4 --window 256
 run "100 connections, 1 frame/flush, fdatasync on" "" \
   --students 100 --chars 1000 --rate 0 --batch 1 --save-every 4 --window 256
 run "1,000 connections, 32 frames/flush, fdatasync on" "" \

@@ -4,7 +4,8 @@
 //! JSON line to a segmented log under `<data_dir>/log/` before any reducer sees it. Appends are
 //! group-committed: the [`writer`] thread writes whatever arrived since its last commit, calls
 //! `fdatasync` once, then acknowledges every event in the batch and hands the batch to the
-//! router. A crash can leave a torn last line; it is detected, reported and cut off on open.
+//! router (the sync runs on a thread beside it, while it stamps the next batch). A crash can
+//! leave a torn last line; it is detected, reported and cut off on open.
 
 pub(crate) mod buffers;
 mod health;

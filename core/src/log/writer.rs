@@ -2,9 +2,10 @@
 //!
 //! Ingest tasks hand it prepared envelope bodies ([`PendingEvent`]). The thread stamps each
 //! with the next sequence number and the server time, writes everything that arrived since the
-//! last commit in one `write`, calls `fdatasync` once, and only then (1) advances each
+//! last commit in one `write`, has it `fdatasync`ed once, and only then (1) advances each
 //! connection's [`AckTracker`] and (2) passes the batch to the router. So an acknowledged event
-//! is on disk, and no reducer sees an event that is not.
+//! is on disk, and no reducer sees an event that is not. The sync runs on a thread of its own
+//! (`syncer.rs`) while this one stamps the next batch.
 //!
 //! When a write or sync fails (disk full, read-only), the failure is reported through
 //! [`LogHealth`] (ingest then refuses new events and tells the client; `/readyz` says why),
