@@ -68,6 +68,8 @@ pub struct Fields<'a> {
     /// The fingerprints of the first [`HEAD`] entries, contiguous: a lookup scans these
     /// instead of striding through the entries.
     head: [u32; HEAD],
+    /// The JSON object the fields were scanned from ([`Fields::scan`]; empty otherwise).
+    text: &'a str,
 }
 
 /// Byte equality without a `memcmp` call: keys are short, and most comparisons that reach
@@ -106,7 +108,11 @@ impl<'a> Fields<'a> {
         for (slot, (tag, _, _)) in head.iter_mut().zip(&entries) {
             *slot = *tag;
         }
-        Fields { entries, head }
+        Fields {
+            entries,
+            head,
+            text: "",
+        }
     }
 
     /// Scans `text` (a JSON object, at most `max_depth` deep) into fields, validating it
@@ -119,7 +125,10 @@ impl<'a> Fields<'a> {
         crate::event::scan::scan_object_with(text, max_depth, |k, v| {
             entries.push((tag(&k), k, v));
         })?;
-        Ok(Fields::from_entries(entries))
+        Ok(Fields {
+            text,
+            ..Fields::from_entries(entries)
+        })
     }
 
     /// The fingerprint [`Fields`] compares keys by first.
@@ -170,6 +179,12 @@ impl<'a> Fields<'a> {
     /// Whether the field `name` is present (with any value, `null` included).
     pub fn contains(&self, name: &str) -> bool {
         self.raw(name).is_some()
+    }
+
+    /// The JSON object these fields were scanned from, when they were ([`Fields::scan`]; empty
+    /// for fields parsed or built otherwise). Fields pushed later are not in it.
+    pub fn text(&self) -> &'a str {
+        self.text
     }
 
     /// All fields, in order.

@@ -153,25 +153,10 @@ impl LockFields {
         };
         out.push(b'{');
         let mut first = true;
-        for (key, value) in event.iter() {
-            if RESERVED.contains(&key) || self.get(key).is_some() || replaced(key, value) {
-                continue;
-            }
-            let key = if key.as_bytes().contains(&b'-') {
-                LEGACY_RENAMES
-                    .iter()
-                    .find(|(old, _)| *old == key)
-                    .map_or(key, |(_, new)| new)
-            } else {
-                key
-            };
-            write_field(out, &mut first, spans, key, |out| {
-                if key == "source" {
-                    write_source(out, value, source);
-                } else {
-                    out.extend_from_slice(value.get().as_bytes());
-                }
-            });
+        if self.copy_as_written(event, source, &replaced, out, spans) {
+            first = event.is_empty();
+        } else {
+            self.write_event_fields(event, source, &replaced, out, spans, &mut first);
         }
         for (key, value) in &self.fields {
             let value = RawJson::from(&**value);
@@ -195,6 +180,102 @@ impl LockFields {
             });
         }
         out.push(b'}');
+    }
+
+    /// The usual event — no field dropped, renamed or rewritten, written compactly, as a
+    /// browser's `JSON.stringify` does — copied as it came, one run of bytes, instead of field
+    /// by field (which re-checked every key for escapes). Returns false, writing nothing, for
+    /// any other event: the fields must each sit where a compact object puts them.
+    fn copy_as_written(
+        &self,
+        event: &Fields<'_>,
+        source: &str,
+        replaced: &impl Fn(&str, RawJson<'_>) -> bool,
+        out: &mut Vec<u8>,
+        spans: &mut Vec<FieldSpan>,
+    ) -> bool {
+        let text = event.text();
+        let base = text.as_ptr() as usize;
+        let offset = |s: &str| (s.as_ptr() as usize).wrapping_sub(base);
+        let bytes = text.as_bytes();
+        // Where the next member's opening quote must be.
+        let mut at = 1;
+        for (i, (key, value)) in event.iter().enumerate() {
+            if i > 0 {
+                if bytes.get(at) != Some(&b',') {
+                    return false;
+                }
+                at += 1;
+            }
+            let key_at = offset(key);
+            let value_at = offset(value.get());
+            let plain_source = key != "source" || {
+                let v = value.get();
+                v.len() == source.len() + 2 && v.get(1..v.len() - 1) == Some(source)
+            };
+            if key_at != at + 1
+                || bytes.get(at) != Some(&b'"')
+                || bytes.get(key_at + key.len()) != Some(&b'"')
+                || bytes.get(key_at + key.len() + 1) != Some(&b':')
+                || value_at != key_at + key.len() + 2
+                || !plain_source
+                || key.contains('-')
+                || RESERVED.contains(&key)
+                || self.get(key).is_some()
+                || replaced(key, value)
+            {
+                return false;
+            }
+            at = value_at + value.get().len();
+        }
+        if text.len() < 2 || at != text.len() - 1 || bytes.get(at) != Some(&b'}') {
+            return false;
+        }
+        // Offsets in `text` become offsets in `out`, where its byte 1 lands.
+        let start = out.len();
+        out.extend_from_slice(&bytes[1..at]);
+        spans.extend(event.iter().map(|(key, value)| {
+            let (k, v) = (start + offset(key) - 1, start + offset(value.get()) - 1);
+            FieldSpan {
+                key: (k as u32, (k + key.len()) as u32),
+                value: (v as u32, (v + value.get().len()) as u32),
+                key_escaped: false,
+            }
+        }));
+        true
+    }
+
+    /// The event's fields, one by one: those the lock fields override, reserved ones and falsy
+    /// ones a derived field replaces are left out; legacy names are renamed.
+    fn write_event_fields(
+        &self,
+        event: &Fields<'_>,
+        source: &str,
+        replaced: &impl Fn(&str, RawJson<'_>) -> bool,
+        out: &mut Vec<u8>,
+        spans: &mut Vec<FieldSpan>,
+        first: &mut bool,
+    ) {
+        for (key, value) in event.iter() {
+            if RESERVED.contains(&key) || self.get(key).is_some() || replaced(key, value) {
+                continue;
+            }
+            let key = if key.as_bytes().contains(&b'-') {
+                LEGACY_RENAMES
+                    .iter()
+                    .find(|(old, _)| *old == key)
+                    .map_or(key, |(_, new)| new)
+            } else {
+                key
+            };
+            write_field(out, first, spans, key, |out| {
+                if key == "source" {
+                    write_source(out, value, source);
+                } else {
+                    out.extend_from_slice(value.get().as_bytes());
+                }
+            });
+        }
     }
 }
 
@@ -335,6 +416,66 @@ mod tests {
         assert_eq!(m["source"], "org.mitros.writing_analytics");
         assert_eq!(m["event_type"], "x");
         assert_eq!(m["doc_id"], "mine");
+    }
+
+    /// The merged object and its spans, from fields scanned off the frame (which may be copied
+    /// as written) and from fields parsed (always written field by field).
+    fn both_ways(lock: &LockFields, frame: &str) -> [(Vec<u8>, Vec<FieldSpan>); 2] {
+        let derived = [("doc_id", "\"d\"".to_owned())];
+        [
+            Fields::scan(frame, 100).unwrap(),
+            Fields::parse(frame).unwrap(),
+        ]
+        .map(|f| {
+            let (mut out, mut spans) = (b"prefix".to_vec(), Vec::new());
+            let source = lock.canonical_source(&f);
+            lock.write_merged(&f, &source, &derived, &mut out, &mut spans);
+            (out, spans)
+        })
+    }
+
+    #[test]
+    fn a_compact_event_copied_as_written_equals_one_written_field_by_field() {
+        let plain = LockFields::default();
+        let mut locked = LockFields::default();
+        update(
+            &mut locked,
+            r#"{"source":"org.mitros.writing_analytics","version":"2","user_id":"u1"}"#,
+        );
+        let frames = [
+            r#"{}"#,
+            r#"{"event":"keystroke","keystroke":{"key":"a","n":[1, 2]},"s":"x\"y","doc_id":"mine"}"#,
+            r#"{"event":"k","source":"org.mitros.writing_analytics","n":1.5e3}"#,
+            r#"{"event":"k","a":1,"a":2}"#,
+            // Each of these is written field by field: whitespace, an escaped key, a legacy
+            // name, a reserved key, a non-canonical source, a falsy field a derived one replaces.
+            r#"{"event":"k", "a":1}"#,
+            r#" {"event":"k"}"#,
+            r#"{"event":"k","\u0061":1}"#,
+            r#"{"event":"k","event-type":"x"}"#,
+            r#"{"event":"k","auth":{"user_id":"evil"}}"#,
+            r#"{"event":"k","source":"org.mitros.writing-analytics"}"#,
+            r#"{"event":"k","doc_id":""}"#,
+            r#"{"event":"k","version":"0"}"#,
+        ];
+        for lock in [&plain, &locked] {
+            for frame in frames {
+                let [scanned, parsed] = both_ways(lock, frame);
+                assert_eq!(
+                    String::from_utf8_lossy(&scanned.0),
+                    String::from_utf8_lossy(&parsed.0),
+                    "{frame}"
+                );
+                assert_eq!(scanned.1, parsed.1, "{frame}");
+            }
+        }
+        // The first ones were copied whole, so the comparison above compared the two paths.
+        let f = Fields::scan(frames[1], 100).unwrap();
+        let mut out = Vec::new();
+        assert!(plain.copy_as_written(&f, "", &|_, _| false, &mut out, &mut Vec::new()));
+        assert_eq!(out, &frames[1].as_bytes()[1..frames[1].len() - 1]);
+        let f = Fields::scan(frames[4], 100).unwrap();
+        assert!(!plain.copy_as_written(&f, "", &|_, _| false, &mut Vec::new(), &mut Vec::new()));
     }
 
     #[test]
