@@ -220,9 +220,7 @@ impl LockFields {
                 || value_at != key_at + key.len() + 2
                 || !plain_source
                 || key.contains('-')
-                || RESERVED.contains(&key)
-                || self.get(key).is_some()
-                || replaced(key, value)
+                || self.leaves_out(key, value, replaced)
             {
                 return false;
             }
@@ -245,6 +243,17 @@ impl LockFields {
         true
     }
 
+    /// Whether the merged object leaves out the event's field `key`: reserved, overridden by a
+    /// lock field, or falsy and `replaced` by a derived one.
+    fn leaves_out(
+        &self,
+        key: &str,
+        value: RawJson<'_>,
+        replaced: &impl Fn(&str, RawJson<'_>) -> bool,
+    ) -> bool {
+        RESERVED.contains(&key) || self.get(key).is_some() || replaced(key, value)
+    }
+
     /// The event's fields, one by one: those the lock fields override, reserved ones and falsy
     /// ones a derived field replaces are left out; legacy names are renamed.
     fn write_event_fields(
@@ -257,7 +266,7 @@ impl LockFields {
         first: &mut bool,
     ) {
         for (key, value) in event.iter() {
-            if RESERVED.contains(&key) || self.get(key).is_some() || replaced(key, value) {
+            if self.leaves_out(key, value, replaced) {
                 continue;
             }
             let key = if key.as_bytes().contains(&b'-') {

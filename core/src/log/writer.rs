@@ -337,8 +337,6 @@ struct Stamped {
     buf: Vec<u8>,
     lines: Vec<CommittedLine>,
     acks: Vec<(u64, Arc<AckTracker>)>,
-    /// The sequence number after its last line.
-    end_seq: u64,
     /// When its write began.
     started: Instant,
 }
@@ -367,15 +365,19 @@ impl Queued {
 }
 
 impl Stamped {
-    /// An empty batch whose first line will be `first_seq`.
-    fn new(first_seq: u64) -> Self {
+    /// An empty batch.
+    fn new() -> Self {
         Stamped {
             buf: Vec::new(),
             lines: Vec::new(),
             acks: Vec::new(),
-            end_seq: first_seq,
             started: Instant::now(),
         }
+    }
+
+    /// The sequence number after its last line (it has one when it is written).
+    fn end_seq(&self) -> u64 {
+        self.lines.last().map_or(0, |line| line.seq + 1)
     }
 }
 
@@ -403,7 +405,7 @@ impl Thread {
                 }
             }
             closing = self.take_queued(&mut queued, closing);
-            let mut next = Stamped::new(self.stamp_seq);
+            let mut next = Stamped::new();
             self.stamp(queued, &mut next);
             if let Some(batch) = in_flight.take() {
                 let synced = self.syncer.as_ref().map_or(Ok(()), Syncer::finished);
@@ -493,7 +495,6 @@ impl Thread {
             seq += 1;
         }
         self.stamp_seq = seq;
-        batch.end_seq = seq;
     }
 
     /// Writes a batch and starts its sync; returns it while the sync runs. Without `fsync`,
@@ -529,7 +530,8 @@ impl Thread {
         }
         crate::telemetry::metrics::log_committed(batch.started.elapsed());
         self.segment_len += batch.buf.len() as u64;
-        self.next_seq.store(batch.end_seq, Ordering::Release);
+        let end_seq = batch.end_seq();
+        self.next_seq.store(end_seq, Ordering::Release);
         let mut last: Option<&Arc<AckTracker>> = None;
         for (seq, tracker) in &batch.acks {
             tracker.record(*seq);
@@ -551,7 +553,7 @@ impl Thread {
             tracing::debug!("router gone; committed batch not reduced");
         }
         if self.segment_len >= self.config.segment_bytes {
-            self.rotate(batch.end_seq);
+            self.rotate(end_seq);
         }
     }
 
