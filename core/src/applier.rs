@@ -339,11 +339,11 @@ impl Applier {
 /// Merges batches that queued up behind `first` (up to [`MERGE_BYTES`]) into one.
 fn merge_queued(first: DurableBatch, rx: &mut mpsc::Receiver<DurableBatch>) -> DurableBatch {
     let mut batches = vec![first];
-    let mut bytes = batches[0].buf.len();
+    let mut bytes = batches[0].log_bytes();
     while bytes < MERGE_BYTES {
         match rx.try_recv() {
             Ok(b) => {
-                bytes += b.buf.len();
+                bytes += b.log_bytes();
                 batches.push(b);
             }
             Err(_) => break,
@@ -352,7 +352,8 @@ fn merge_queued(first: DurableBatch, rx: &mut mpsc::Receiver<DurableBatch>) -> D
     if batches.len() == 1 {
         return batches.pop().expect("one batch");
     }
-    let mut buf = Vec::with_capacity(bytes);
+    // Live lines keep their bodies apart: only the buffers (heads, mostly) are copied.
+    let mut buf = Vec::with_capacity(batches.iter().map(|b| b.buf.len()).sum());
     let mut lines = Vec::with_capacity(batches.iter().map(DurableBatch::len).sum());
     for batch in batches {
         let offset = buf.len();
@@ -422,6 +423,7 @@ pub fn read_range(dir: &Path, from: u64, to: u64) -> std::io::Result<Vec<Durable
                     range: (start, end),
                     body_start: start,
                     prepared: None,
+                    body: None,
                 });
                 if lines.len() == CATCH_UP_LINES {
                     out.push(DurableBatch {

@@ -92,7 +92,7 @@ pub async fn replay(
         let applied = router.apply(&batch, Mode::Replay).await?;
         events += applied.events as u64;
         if let Some((_, line)) = batch.iter().last()
-            && let Ok(event) = Event::from_line(line)
+            && let Ok(event) = Event::from_line(&line)
         {
             last_time = Some(event.time);
         }

@@ -195,8 +195,8 @@ proptest! {
             for (seq, text) in batch.iter() {
                 read.push(seq);
                 // Parsing a line never panics; valid envelopes read back as written.
-                let parsed = Event::from_line(text);
-                if let Some((_, s, source)) = valid.iter().find(|(line, ..)| line == text) {
+                let parsed = Event::from_line(&text);
+                if let Some((_, s, source)) = valid.iter().find(|(line, ..)| *line == text) {
                     let event = parsed.unwrap_or_else(|e| panic!("{text}: {e}"));
                     prop_assert_eq!(event.position.seq, *s);
                     prop_assert_eq!(event.source.as_ref(), source.as_str());

@@ -24,6 +24,10 @@ pub enum LineError {
     /// `time` is not decimal seconds.
     #[error(transparent)]
     Time(#[from] super::TimestampParseError),
+    /// A live line whose body the writer kept apart, whose event could not be built from
+    /// what ingest knew (the router builds such lines only that way).
+    #[error("a log line in two pieces without a usable prepared event")]
+    Split,
 }
 
 /// A log line, parsed without copying.
@@ -199,6 +203,16 @@ impl EnvelopeBody<'_> {
 /// Writes a whole line: `{"seq":…,"time":…,` + body + newline. Returns where the body starts
 /// in `out`.
 pub fn finish_line(out: &mut Vec<u8>, seq: u64, time: Timestamp, body: &[u8]) -> usize {
+    write_head(out, seq, time);
+    let body_start = out.len();
+    out.extend_from_slice(body);
+    out.push(b'\n');
+    body_start
+}
+
+/// Writes the start of a line, `{"seq":…,"time":…,`: what the log writer adds to an envelope
+/// body.
+pub fn write_head(out: &mut Vec<u8>, seq: u64, time: Timestamp) {
     out.extend_from_slice(b"{\"seq\":");
     write_u64(out, seq);
     out.extend_from_slice(b",\"time\":");
@@ -219,10 +233,6 @@ pub fn finish_line(out: &mut Vec<u8>, seq: u64, time: Timestamp, body: &[u8]) ->
         out.extend_from_slice(&digits);
     }
     out.push(b',');
-    let body_start = out.len();
-    out.extend_from_slice(body);
-    out.push(b'\n');
-    body_start
 }
 
 /// Writes a decimal integer without allocating.

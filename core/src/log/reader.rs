@@ -130,6 +130,7 @@ impl LogReader {
                                 range: (start, end),
                                 body_start: start,
                                 prepared: None,
+                                body: None,
                             }),
                             Some(_) => {}
                             None => {

@@ -20,10 +20,11 @@ use super::segment::{self, Segment};
 use super::syncer::Syncer;
 use crate::clock::SharedClock;
 use crate::event::Timestamp;
-use crate::event::envelope::finish_line;
+use crate::event::envelope::{finish_line, write_head};
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,12 +97,19 @@ pub struct CommittedLine {
     pub seq: u64,
     /// Server time (known when the writer stamped it; `None` when read back from disk).
     pub time: Option<Timestamp>,
-    /// Line range in the batch buffer, excluding the newline.
+    /// Line range in the batch buffer, excluding the newline; only the line's head
+    /// (`{"seq":…,"time":…,`) when its body is kept apart ([`CommittedLine::body`]).
     pub range: (usize, usize),
-    /// Where the envelope body starts in the buffer.
+    /// Where the envelope body starts in the buffer (the end of the head, when the body is
+    /// kept apart).
     pub body_start: usize,
     /// What ingest knew about the event.
     pub prepared: Option<Prepared>,
+    /// The envelope body, when it is not in the batch buffer: the writer writes a live event's
+    /// body from ingest's own buffer (`writev`) instead of copying it after its head. Only
+    /// lines with `prepared` are kept this way, since the router builds their events from the
+    /// body alone.
+    pub body: Option<Bytes>,
 }
 
 /// A committed batch: the lines exactly as written, for the router.
@@ -114,14 +122,43 @@ pub struct DurableBatch {
 }
 
 impl DurableBatch {
-    /// Iterates `(seq, line)` pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &str)> {
-        self.lines.iter().map(|l| (l.seq, self.text(l.range)))
+    /// Iterates `(seq, line)` pairs: each line as written, without its newline (put together
+    /// for a line whose body is kept apart).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Cow<'_, str>)> {
+        self.lines.iter().map(|l| (l.seq, self.line_text(l)))
     }
 
     /// The text of a range of the buffer.
     pub fn text(&self, (start, end): (usize, usize)) -> &str {
         std::str::from_utf8(&self.buf[start..end]).unwrap_or_default()
+    }
+
+    /// A line's envelope body (everything after `seq` and `time`).
+    pub fn body<'s>(&'s self, line: &'s CommittedLine) -> &'s str {
+        match &line.body {
+            Some(body) => std::str::from_utf8(body).unwrap_or_default(),
+            None => self.text((line.body_start, line.range.1)),
+        }
+    }
+
+    /// A line's whole text, without its newline: borrowed from the buffer unless its body is
+    /// kept apart.
+    pub fn line_text(&self, line: &CommittedLine) -> Cow<'_, str> {
+        match &line.body {
+            None => Cow::Borrowed(self.text(line.range)),
+            Some(_) => Cow::Owned([self.text(line.range), self.body(line)].concat()),
+        }
+    }
+
+    /// The bytes the batch's lines take in the log.
+    pub fn log_bytes(&self) -> usize {
+        self.buf.len()
+            + self
+                .lines
+                .iter()
+                .filter_map(|l| l.body.as_ref())
+                .map(Bytes::len)
+                .sum::<usize>()
     }
 
     /// Number of events.
@@ -332,7 +369,9 @@ struct Thread {
 /// Upper bound on one commit's size, so one batch cannot hold the router up for long.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-/// A batch stamped with its sequence numbers and times, as it goes to disk.
+/// A batch stamped with its sequence numbers and times, as it goes to disk: `buf` holds each
+/// line's head and newline (and the whole of a line without `prepared`), the lines hold the
+/// rest — their bodies, as ingest made them.
 struct Stamped {
     buf: Vec<u8>,
     lines: Vec<CommittedLine>,
@@ -379,6 +418,34 @@ impl Stamped {
     fn end_seq(&self) -> u64 {
         self.lines.last().map_or(0, |line| line.seq + 1)
     }
+
+    /// Its bytes in the log.
+    fn log_bytes(&self) -> usize {
+        self.buf.len()
+            + self
+                .lines
+                .iter()
+                .filter_map(|l| l.body.as_ref())
+                .map(Bytes::len)
+                .sum::<usize>()
+    }
+
+    /// The pieces of the batch in log order, for one vectored write: the buffer between the
+    /// bodies kept apart, and those bodies.
+    fn pieces(&self) -> Vec<IoSlice<'_>> {
+        let mut pieces = Vec::with_capacity(2 * self.lines.len() + 1);
+        let mut from = 0;
+        for line in &self.lines {
+            if let Some(body) = &line.body {
+                pieces.push(IoSlice::new(&self.buf[from..line.body_start]));
+                pieces.push(IoSlice::new(body));
+                from = line.body_start;
+            }
+        }
+        pieces.push(IoSlice::new(&self.buf[from..]));
+        pieces.retain(|piece| !piece.is_empty());
+        pieces
+    }
 }
 
 impl Thread {
@@ -416,7 +483,7 @@ impl Thread {
                 if !closing && !next.lines.is_empty() && since < self.config.commit_interval {
                     std::thread::sleep(self.config.commit_interval - since);
                     let mut more = Queued {
-                        bytes: next.buf.len(),
+                        bytes: next.log_bytes(),
                         ..Queued::default()
                     };
                     closing = self.take_queued(&mut more, false);
@@ -466,12 +533,13 @@ impl Thread {
         true
     }
 
-    /// Stamps each event with the next sequence number and the server time, into the batch's
-    /// buffer.
+    /// Stamps each event with the next sequence number and the server time: its head (and
+    /// newline) into the batch's buffer, its body kept as ingest made it — the write takes it
+    /// from there, so the body is not copied here. An event the router must parse (no
+    /// `prepared`) is copied whole, so its line is one text.
     fn stamp(&mut self, queued: Queued, batch: &mut Stamped) {
-        batch
-            .buf
-            .reserve(queued.bytes.saturating_sub(batch.buf.len()));
+        let events: usize = queued.requests.iter().map(Vec::len).sum();
+        batch.buf.reserve(events * HEAD_BYTES);
         batch
             .lines
             .reserve(queued.requests.iter().map(Vec::len).sum());
@@ -481,14 +549,31 @@ impl Thread {
             let now = self.clock.now().max(self.last_time);
             self.last_time = now;
             let start = batch.buf.len();
-            let body_start = finish_line(&mut batch.buf, seq, now, &event.body);
-            batch.lines.push(CommittedLine {
-                seq,
-                time: Some(now),
-                range: (start, batch.buf.len() - 1),
-                body_start,
-                prepared: event.prepared,
-            });
+            let line = if event.prepared.is_some() {
+                write_head(&mut batch.buf, seq, now);
+                let head_end = batch.buf.len();
+                // The newline that ends the body: the write puts the body before it.
+                batch.buf.push(b'\n');
+                CommittedLine {
+                    seq,
+                    time: Some(now),
+                    range: (start, head_end),
+                    body_start: head_end,
+                    prepared: event.prepared,
+                    body: Some(Bytes::from(event.body)),
+                }
+            } else {
+                let body_start = finish_line(&mut batch.buf, seq, now, &event.body);
+                CommittedLine {
+                    seq,
+                    time: Some(now),
+                    range: (start, batch.buf.len() - 1),
+                    body_start,
+                    prepared: None,
+                    body: None,
+                }
+            };
+            batch.lines.push(line);
             if let Some(ack) = event.ack {
                 batch.acks.push((seq, ack));
             }
@@ -501,7 +586,7 @@ impl Thread {
     /// or after a failed write, the batch is settled here and nothing is in flight.
     fn write(&mut self, mut batch: Stamped) -> Option<Stamped> {
         batch.started = Instant::now();
-        match self.write_only(&batch.buf) {
+        match self.write_only(&batch) {
             Ok(file) => match &self.syncer {
                 Some(syncer) => {
                     syncer.begin(file);
@@ -529,7 +614,7 @@ impl Thread {
             return;
         }
         crate::telemetry::metrics::log_committed(batch.started.elapsed());
-        self.segment_len += batch.buf.len() as u64;
+        self.segment_len += batch.log_bytes() as u64;
         let end_seq = batch.end_seq();
         self.next_seq.store(end_seq, Ordering::Release);
         let mut last: Option<&Arc<AckTracker>> = None;
@@ -587,7 +672,7 @@ impl Thread {
             }
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(2));
-            match self.write_only(&batch.buf).and_then(|file| {
+            match self.write_only(batch).and_then(|file| {
                 if self.config.fsync {
                     file.sync_data()?;
                 }
@@ -602,9 +687,9 @@ impl Thread {
         true
     }
 
-    /// Appends `buf` to the current segment (reopening it, cut back to its durable length,
+    /// Appends `batch` to the current segment (reopening it, cut back to its durable length,
     /// after a failure); returns the file, for the sync.
-    fn write_only(&mut self, buf: &[u8]) -> io::Result<Arc<File>> {
+    fn write_only(&mut self, batch: &Stamped) -> io::Result<Arc<File>> {
         let file = match &self.file {
             Some(file) => file.clone(),
             None => {
@@ -614,7 +699,7 @@ impl Thread {
                 self.file.insert(Arc::new(file)).clone()
             }
         };
-        (&*file).write_all(buf)?;
+        write_all_vectored(&file, &mut batch.pieces())?;
         Ok(file)
     }
 
@@ -637,24 +722,69 @@ impl Thread {
     }
 }
 
+/// Room reserved per event for its head and newline (`{"seq":…,"time":…,` is at most ~50).
+const HEAD_BYTES: usize = 64;
+
+/// Writes every piece, in order, in as few `writev` calls as the kernel allows.
+fn write_all_vectored(mut file: &File, mut pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !pieces.is_empty() {
+        match file.write_vectored(pieces) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut pieces, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::event::{Auth, Event};
+    use crate::log::FieldSpan;
 
+    /// Events as ingest hands them over: every other one with what ingest knows about it
+    /// (written from its own buffer), the rest without (copied whole into the batch).
     fn pending(n: usize, ack: &Arc<AckTracker>) -> Vec<PendingEvent> {
+        let auth = Arc::new(Auth {
+            providence: "tc".into(),
+            safe_user_id: "tc-testcase-a".into(),
+            sec: crate::event::Security::Unauthenticated,
+            user_id: "testcase-a".into(),
+        });
         (0..n)
-            .map(|i| PendingEvent {
-                body: format!(r#""node":"t","client":{{"i":{i}}}"#).into_bytes(),
-                ack: Some(ack.clone()),
-                prepared: None,
+            .map(|i| {
+                let body = format!(
+                    r#""node":"t","conn":7,"ip":"","agent":"","auth":{{"providence":"tc","safe_user_id":"tc-testcase-a","sec":"unauthenticated","user_id":"testcase-a"}},"source":"s","client":{{"i":{i}}}}}"#
+                );
+                let key = body.find(r#"{"i":"#).unwrap() as u32 + 2;
+                let prepared = (i % 2 == 0).then(|| Prepared {
+                    node: "t".into(),
+                    auth: auth.clone(),
+                    source: "s".into(),
+                    conn: 7,
+                    fields: vec![FieldSpan {
+                        key: (key, key + 1),
+                        value: (key + 3, body.len() as u32 - 2),
+                        key_escaped: false,
+                    }],
+                });
+                PendingEvent {
+                    body: body.into_bytes(),
+                    ack: Some(ack.clone()),
+                    prepared,
+                }
             })
             .collect()
     }
 
     /// Many hand-offs in quick succession, with fdatasync on: batches are written while the
     /// one before is syncing, and still every event is acknowledged once, in order, the
-    /// router gets every batch in log order, and the segments hold exactly those lines.
+    /// router gets every batch in log order, and the segments hold exactly those lines —
+    /// lines written from ingest's buffers (heads and bodies apart) and lines copied whole,
+    /// mixed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_written_while_the_last_syncs_arrive_whole_and_in_order() {
         let dir = std::env::temp_dir().join(format!("cp-writer-{}", crate::datadir::random_hex(6)));
@@ -699,9 +829,36 @@ mod tests {
             assert_eq!(ack.position().0, 50 * 40, "every event acknowledged once");
         }
         let mut from_router = Vec::new();
+        let mut kept_apart = 0;
         while let Ok(batch) = committed_rx.try_recv() {
-            from_router.extend(batch.iter().map(|(seq, line)| (seq, line.to_owned())));
+            from_router.extend(batch.iter().map(|(seq, line)| (seq, line.into_owned())));
+            // The router builds the event of a line whose body was kept apart from that body:
+            // it is the event the line on disk parses to.
+            for line in &batch.lines {
+                let Some(prepared) = &line.prepared else {
+                    assert!(
+                        line.body.is_none(),
+                        "a line without `prepared` is one piece"
+                    );
+                    continue;
+                };
+                assert!(
+                    line.body.is_some(),
+                    "a prepared line is written from its body"
+                );
+                kept_apart += 1;
+                let text = batch.line_text(line);
+                let parsed = Event::from_line(&text).unwrap();
+                let built = prepared
+                    .event(batch.body(line), line.seq, line.time.unwrap())
+                    .unwrap();
+                assert_eq!(built.position, parsed.position);
+                assert_eq!(built.time, parsed.time);
+                assert_eq!(built.auth, parsed.auth);
+                assert_eq!(built.fields.raw("i"), parsed.fields.raw("i"));
+            }
         }
+        assert_eq!(kept_apart, 4 * 50 * 20);
         let total = 4 * 50 * 40;
         assert_eq!(from_router.len(), total);
         assert!(

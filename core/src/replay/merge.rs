@@ -586,6 +586,7 @@ impl Merger {
             range: (start, end),
             body_start: start + (line.body_start - line.range.0),
             prepared: line.prepared,
+            body: None,
         });
         let node = &mut self.nodes[n];
         node.pending -= 1;

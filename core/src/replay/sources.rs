@@ -347,6 +347,7 @@ fn read_segment(
                 range: (start, end),
                 body_start: start,
                 prepared: None,
+                body: None,
             };
             preparer.prepare_line(&buf, &mut line);
             lines.push(line);
@@ -413,6 +414,7 @@ fn read_study_log(source: &Source, tx: &mpsc::SyncSender<Item>, progress: &ReadP
                 range: (line_start, out.len() - 1),
                 body_start: line_start,
                 prepared: None,
+                body: None,
             }),
             Err(reason) => {
                 out.truncate(line_start);
@@ -506,7 +508,7 @@ mod tests {
                     assert!(
                         batch.buf.len() <= BATCH_BYTES.max(2 * 3 * BATCH_BYTES / 2 + READ_BYTES)
                     );
-                    got.extend(batch.iter().map(|(seq, line)| (seq, line.to_owned())));
+                    got.extend(batch.iter().map(|(seq, line)| (seq, line.into_owned())));
                 }
                 Item::Skipped(s) => skipped.push(s.line),
                 Item::Failed(..) => panic!("read failed"),
@@ -549,7 +551,7 @@ mod tests {
                     l.seq
                 );
             }
-            seen.extend(batch.iter().map(|(seq, text)| (seq, text.to_owned())));
+            seen.extend(batch.iter().map(|(seq, text)| (seq, text.into_owned())));
         }
         reading.join().unwrap();
         assert_eq!(

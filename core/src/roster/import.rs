@@ -253,7 +253,7 @@ pub fn index_from_log(data_dir: &Path, dir: &Path) -> Result<RosterIndex, ReadEr
             if !line.contains(&needle) {
                 continue;
             }
-            if let Ok(event) = Event::from_line(line) {
+            if let Ok(event) = Event::from_line(&line) {
                 index.observe(&event);
             }
         }

@@ -207,12 +207,16 @@ impl Router {
         for line in lines {
             // Live lines come with what ingest knew; lines read back from disk are parsed.
             let prepared = match (&line.prepared, line.time) {
-                (Some(p), Some(time)) => {
-                    p.event(batch.text((line.body_start, line.range.1)), line.seq, time)
-                }
+                (Some(p), Some(time)) => p.event(batch.body(line), line.seq, time),
                 _ => None,
             };
-            match prepared.map_or_else(|| Event::from_line(batch.text(line.range)), Ok) {
+            // Only a line in one piece is parsed (a live line whose body the writer kept
+            // apart always comes with what ingest knew about it).
+            let parsed = || match line.body {
+                None => Event::from_line(batch.text(line.range)),
+                Some(_) => Err(crate::event::envelope::LineError::Split),
+            };
+            match prepared.map_or_else(parsed, Ok) {
                 Ok(event) => {
                     events.push(event);
                     places.push(line.range.0);

@@ -58,6 +58,7 @@ pub fn batch_of(lines: impl IntoIterator<Item = (u64, String)>) -> DurableBatch 
             range: (start, buf.len()),
             body_start: start,
             prepared: None,
+            body: None,
         });
         buf.push(b'\n');
     }

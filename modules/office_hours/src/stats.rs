@@ -60,7 +60,7 @@ pub fn queues_from_log(
     let mut reader = LogReader::open(dir, 1)?;
     while let Some(batch) = reader.next_batch()? {
         for (_, line) in batch.iter() {
-            let Ok(event) = Event::from_line(line) else {
+            let Ok(event) = Event::from_line(&line) else {
                 continue;
             };
             index.observe(&event);

@@ -216,7 +216,7 @@ pub fn replay_catalog(config: &Config) -> Result<Timetable, ReadError> {
             if !line.contains(SOURCE) {
                 continue;
             }
-            if let Ok(event) = Event::from_line(line)
+            if let Ok(event) = Event::from_line(&line)
                 && event.source() == SOURCE
             {
                 let _ = CatalogReducer.reduce(&mut state, &event);
