@@ -59,62 +59,12 @@ impl<'a> From<&'a RawValue> for RawJson<'a> {
 /// about a dozen fields, and every reducer looks several of them up.
 const HEAD: usize = 16;
 
-/// A key's length and first sixteen bytes (zero-padded), made where the key is at hand: two
-/// keys of at most sixteen bytes are equal exactly when their prints are, so a lookup by name
-/// compares prints and reads the key itself only when it is longer — the byte-by-byte compare
-/// was most of a lookup's time, on a log line just handed over by another thread.
-///
-/// ```
-/// use classpulse_core::event::KeyPrint;
-/// assert_eq!(KeyPrint::of("doc_id"), KeyPrint::of("doc_id"));
-/// assert_ne!(KeyPrint::of("doc_id"), KeyPrint::of("doc_ie"));
-/// assert_ne!(KeyPrint::of("a"), KeyPrint::of("a\0"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KeyPrint {
-    /// Length and first and last bytes (the lookup's first filter, [`Fields`]' `head`).
-    tag: u32,
-    len: u32,
-    words: [u64; 2],
-}
-
-impl KeyPrint {
-    /// The print of `key` (its text, unescaped).
-    #[inline]
-    pub fn of(key: &str) -> Self {
-        let bytes = key.as_bytes();
-        KeyPrint {
-            tag: tag(key),
-            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            words: [word(bytes), word(bytes.get(8..).unwrap_or_default())],
-        }
-    }
-
-    /// Whether equal prints alone mean equal keys.
-    fn exact(&self) -> bool {
-        self.len <= 16
-    }
-}
-
-/// The first eight bytes of `bytes`, zero-padded, as one word (no copy loop for the usual
-/// key of eight bytes or more).
-#[inline]
-fn word(bytes: &[u8]) -> u64 {
-    match bytes.first_chunk::<8>() {
-        Some(first) => u64::from_le_bytes(*first),
-        None => bytes
-            .iter()
-            .rev()
-            .fold(0, |word, &byte| (word << 8) | u64::from(byte)),
-    }
-}
-
 /// The top-level fields of one JSON object, in order, values unparsed.
 #[derive(Debug, Default, Clone)]
 pub struct Fields<'a> {
-    /// `(print, key, value)`: the print is compared before (for short keys: instead of) the
-    /// key itself, since events are looked up by name many times each.
-    entries: Vec<(KeyPrint, Cow<'a, str>, RawJson<'a>)>,
+    /// `(fingerprint, key, value)`: the fingerprint (length and first/last bytes) is compared
+    /// before the key itself, since events are looked up by name many times each.
+    entries: Vec<(u32, Cow<'a, str>, RawJson<'a>)>,
     /// The fingerprints of the first [`HEAD`] entries, contiguous: a lookup scans these
     /// instead of striding through the entries.
     head: [u32; HEAD],
@@ -153,10 +103,10 @@ impl<'a> Fields<'a> {
 
     /// Fields from already-split `(key, value)` pairs (ingest hands the router these, so a
     /// committed event is not parsed twice).
-    pub(crate) fn from_entries(entries: Vec<(KeyPrint, Cow<'a, str>, RawJson<'a>)>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<(u32, Cow<'a, str>, RawJson<'a>)>) -> Self {
         let mut head = [0; HEAD];
-        for (slot, (print, _, _)) in head.iter_mut().zip(&entries) {
-            *slot = print.tag;
+        for (slot, (tag, _, _)) in head.iter_mut().zip(&entries) {
+            *slot = *tag;
         }
         Fields {
             entries,
@@ -173,7 +123,7 @@ impl<'a> Fields<'a> {
     pub fn scan(text: &'a str, max_depth: usize) -> Result<Self, crate::event::scan::ScanError> {
         let mut entries = Vec::with_capacity(16);
         crate::event::scan::scan_object_with(text, max_depth, |k, v| {
-            entries.push((KeyPrint::of(&k), k, v));
+            entries.push((tag(&k), k, v));
         })?;
         Ok(Fields {
             text,
@@ -181,25 +131,27 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// The fingerprint [`Fields`] compares keys by first.
+    pub(crate) fn tag(key: &str) -> u32 {
+        tag(key)
+    }
+
     /// The raw JSON of the field `name` (the last one, if a key repeats).
     pub fn raw(&self, name: &str) -> Option<RawJson<'a>> {
-        let wanted = KeyPrint::of(name);
-        let same = |print: &KeyPrint, key: &str| {
-            *print == wanted && (wanted.exact() || same_key(key, name))
-        };
+        let wanted = tag(name);
         let len = self.entries.len();
         if len <= HEAD {
             // All sixteen fingerprints compared at once (the loop vectorizes), then the
             // candidates from the last: a miss costs a few instructions, not sixteen branches.
             let mut hits = 0u32;
             for (i, t) in self.head.iter().enumerate() {
-                hits |= u32::from(*t == wanted.tag) << i;
+                hits |= u32::from(*t == wanted) << i;
             }
             hits &= (1u32 << len) - 1;
             while hits != 0 {
                 let i = 31 - hits.leading_zeros() as usize;
-                let (print, key, value) = &self.entries[i];
-                if same(print, key) {
+                let (_, key, value) = &self.entries[i];
+                if same_key(key, name) {
                     return Some(*value);
                 }
                 hits &= !(1 << i);
@@ -209,7 +161,7 @@ impl<'a> Fields<'a> {
         self.entries
             .iter()
             .rev()
-            .find(|(print, key, _)| same(print, key))
+            .find(|(t, k, _)| *t == wanted && same_key(k, name))
             .map(|(_, _, v)| *v)
     }
 
@@ -252,11 +204,11 @@ impl<'a> Fields<'a> {
 
     /// Appends a field (no check for duplicates; [`Fields::raw`] returns the last).
     pub fn push(&mut self, key: Cow<'a, str>, value: RawJson<'a>) {
-        let print = KeyPrint::of(&key);
+        let tag = tag(&key);
         if let Some(slot) = self.head.get_mut(self.entries.len()) {
-            *slot = print.tag;
+            *slot = tag;
         }
-        self.entries.push((print, key, value));
+        self.entries.push((tag, key, value));
     }
 
     /// Writes these fields as one JSON object.
@@ -286,7 +238,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    entries.push((KeyPrint::of(&key), key, RawJson(value.get())));
+                    entries.push((tag(&key), key, RawJson(value.get())));
                 }
                 Ok(Fields::from_entries(entries))
             }
@@ -324,31 +276,6 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Prints are equal exactly when short keys are; a lookup finds the last field of the
-        /// name asked, short or long, and nothing else (keys share long prefixes, repeat, and
-        /// hold NUL and multi-byte characters).
-        #[test]
-        fn lookups_by_print_find_exactly_the_named_field(
-            keys in prop::collection::vec("(abcdefghijklmnop|x){0,2}[a\\x00é]{0,3}", 1..24),
-            probe in "(abcdefghijklmnop|x){0,2}[a\\x00é]{0,3}",
-        ) {
-            for a in &keys {
-                if a.len() <= 16 && probe.len() <= 16 {
-                    prop_assert_eq!(KeyPrint::of(a) == KeyPrint::of(&probe), *a == probe);
-                }
-            }
-            let values: Vec<String> = (0..keys.len()).map(|i| i.to_string()).collect();
-            let mut fields = Fields::default();
-            for (key, value) in keys.iter().zip(&values) {
-                fields.push(Cow::Borrowed(key), RawJson::trusted(value));
-            }
-            let expected = keys.iter().rposition(|k| *k == probe).map(|i| values[i].as_str());
-            prop_assert_eq!(fields.raw(&probe).map(RawJson::get), expected);
-        }
-    }
 
     #[test]
     fn parses_and_rewrites_objects() {

@@ -7,7 +7,7 @@
 //! data, and are never merged into events: `auth`, `token` (a credential: never logged) and
 //! `ack` (asks for acknowledgements).
 
-use crate::event::{Fields, GENERIC_SOURCE, KeyPrint, Lookup, RawJson, write_json_string};
+use crate::event::{Fields, GENERIC_SOURCE, Lookup, RawJson, write_json_string};
 use crate::log::FieldSpan;
 use serde_json::value::RawValue;
 
@@ -238,7 +238,6 @@ impl LockFields {
                 key: (k as u32, (k + key.len()) as u32),
                 value: (v as u32, (v + value.get().len()) as u32),
                 key_escaped: false,
-                key_print: KeyPrint::of(key),
             }
         }));
         true
@@ -325,7 +324,6 @@ fn write_field(
         key: ((key_start + 1) as u32, (key_end - 1) as u32),
         value: (value_start as u32, value_end as u32),
         key_escaped: key_end - key_start != key.len() + 2,
-        key_print: KeyPrint::of(key),
     });
 }
 

@@ -4,7 +4,7 @@
 //! The result must be exactly what parsing the line gives (replay parses; live does not): the
 //! `prepared_events_equal_parsed_lines` test holds the two paths together.
 
-use crate::event::{Auth, Event, Fields, KeyPrint, LogPosition, RawJson, Timestamp};
+use crate::event::{Auth, Event, Fields, LogPosition, RawJson, Timestamp};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -18,8 +18,6 @@ pub struct FieldSpan {
     pub value: (u32, u32),
     /// The key was written with escapes (decode before use).
     pub key_escaped: bool,
-    /// The key's print (of its text unescaped), made where the key was at hand.
-    pub key_print: KeyPrint,
 }
 
 impl FieldSpan {
@@ -29,7 +27,6 @@ impl FieldSpan {
             key: (self.key.0 + by, self.key.1 + by),
             value: (self.value.0 + by, self.value.1 + by),
             key_escaped: self.key_escaped,
-            key_print: self.key_print,
         }
     }
 }
@@ -62,7 +59,7 @@ impl Prepared {
                 Cow::Borrowed(key)
             };
             let value = body.get(span.value.0 as usize..span.value.1 as usize)?;
-            entries.push((span.key_print, key, RawJson::trusted(value)));
+            entries.push((Fields::tag(&key), key, RawJson::trusted(value)));
         }
         let fields = Fields::from_entries(entries);
         Some(Event {

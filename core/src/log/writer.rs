@@ -769,7 +769,6 @@ mod tests {
                         key: (key, key + 1),
                         value: (key + 3, body.len() as u32 - 2),
                         key_escaped: false,
-                        key_print: crate::event::KeyPrint::of("i"),
                     }],
                 });
                 PendingEvent {

@@ -8,7 +8,7 @@
 //! (and reports it when it does not parse): the result is the same event either way.
 
 use crate::event::scan::scan_object_nested;
-use crate::event::{Auth, KeyPrint, Timestamp};
+use crate::event::{Auth, Timestamp};
 use crate::log::{CommittedLine, FieldSpan, Prepared};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -65,7 +65,6 @@ impl Preparer {
                     key: (offset(key), offset(key) + key.len() as u32),
                     value: (offset(value), offset(value) + value.len() as u32),
                     key_escaped: false,
-                    key_print: KeyPrint::of(key),
                 });
             },
         )
