@@ -1,5 +1,5 @@
-//! `fdatasync` on a thread of its own, so the log writer stamps and copies its next batch
-//! while the disk takes the last one.
+//! `fdatasync` on a thread of its own, so the log writer stamps its next batch while the disk
+//! takes the last one.
 //!
 //! The writer syncs one batch at a time: it hands the file over after writing a batch, builds
 //! the next, and collects the result before it acknowledges the first or writes the second.

@@ -1,8 +1,9 @@
 //! The log writer: one thread that appends, group-commits and acknowledges.
 //!
 //! Ingest tasks hand it prepared envelope bodies ([`PendingEvent`]). The thread stamps each
-//! with the next sequence number and the server time, writes everything that arrived since the
-//! last commit in one `write`, has it `fdatasync`ed once, and only then (1) advances each
+//! with the next sequence number and the server time (a head of its own, in front of the body
+//! ingest built: the body is not copied), writes everything that arrived since the last commit
+//! in one gathering write (`writev`), has it `fdatasync`ed once, and only then (1) advances each
 //! connection's [`AckTracker`] and (2) passes the batch to the router. So an acknowledged event
 //! is on disk, and no reducer sees an event that is not. The sync runs on a thread of its own
 //! (`syncer.rs`) while this one stamps the next batch.
