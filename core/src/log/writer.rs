@@ -153,13 +153,7 @@ impl DurableBatch {
 
     /// The bytes the batch's lines take in the log.
     pub fn log_bytes(&self) -> usize {
-        self.buf.len()
-            + self
-                .lines
-                .iter()
-                .filter_map(|l| l.body.as_ref())
-                .map(Bytes::len)
-                .sum::<usize>()
+        log_bytes(&self.buf, &self.lines)
     }
 
     /// Number of events.
@@ -422,13 +416,7 @@ impl Stamped {
 
     /// Its bytes in the log.
     fn log_bytes(&self) -> usize {
-        self.buf.len()
-            + self
-                .lines
-                .iter()
-                .filter_map(|l| l.body.as_ref())
-                .map(Bytes::len)
-                .sum::<usize>()
+        log_bytes(&self.buf, &self.lines)
     }
 
     /// The pieces of the batch in log order, for one vectored write: the buffer between the
@@ -721,6 +709,16 @@ impl Thread {
             }
         }
     }
+}
+
+/// The bytes of a batch's buffer and of the bodies its lines keep apart.
+fn log_bytes(buf: &[u8], lines: &[CommittedLine]) -> usize {
+    buf.len()
+        + lines
+            .iter()
+            .filter_map(|l| l.body.as_ref())
+            .map(Bytes::len)
+            .sum::<usize>()
 }
 
 /// Room reserved per event for its head and newline (`{"seq":…,"time":…,` is at most ~50).
