@@ -82,28 +82,17 @@ fn same_key(a: &str, b: &str) -> bool {
         return false;
     }
     match a.len() {
-        8..=16 => ends8(a) == ends8(b),
-        4..8 => ends4(a) == ends4(b),
+        8..=16 => same_ends::<8>(a, b),
+        4..8 => same_ends::<4>(a, b),
         _ => a == b,
     }
 }
 
-/// The first and the last eight bytes (overlapping below sixteen) as words.
+/// Whether the first and the last `N` bytes (overlapping below `2 * N`) agree: each side one
+/// word compare.
 #[inline(always)]
-fn ends8(x: &[u8]) -> (u64, u64) {
-    match (x.first_chunk::<8>(), x.last_chunk::<8>()) {
-        (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
-        _ => (0, 0),
-    }
-}
-
-/// The first and the last four bytes (overlapping below eight) as words.
-#[inline(always)]
-fn ends4(x: &[u8]) -> (u32, u32) {
-    match (x.first_chunk::<4>(), x.last_chunk::<4>()) {
-        (Some(first), Some(last)) => (u32::from_le_bytes(*first), u32::from_le_bytes(*last)),
-        _ => (0, 0),
-    }
+fn same_ends<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+    a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
 }
 
 fn tag(key: &str) -> u32 {

@@ -432,7 +432,6 @@ impl Stamped {
             }
         }
         pieces.push(IoSlice::new(&self.buf[from..]));
-        pieces.retain(|piece| !piece.is_empty());
         pieces
     }
 }
@@ -538,31 +537,24 @@ impl Thread {
             let now = self.clock.now().max(self.last_time);
             self.last_time = now;
             let start = batch.buf.len();
-            let line = if event.prepared.is_some() {
+            let (range, body_start, body) = if event.prepared.is_some() {
                 write_head(&mut batch.buf, seq, now);
                 let head_end = batch.buf.len();
                 // The newline that ends the body: the write puts the body before it.
                 batch.buf.push(b'\n');
-                CommittedLine {
-                    seq,
-                    time: Some(now),
-                    range: (start, head_end),
-                    body_start: head_end,
-                    prepared: event.prepared,
-                    body: Some(Bytes::from(event.body)),
-                }
+                ((start, head_end), head_end, Some(Bytes::from(event.body)))
             } else {
                 let body_start = finish_line(&mut batch.buf, seq, now, &event.body);
-                CommittedLine {
-                    seq,
-                    time: Some(now),
-                    range: (start, batch.buf.len() - 1),
-                    body_start,
-                    prepared: None,
-                    body: None,
-                }
+                ((start, batch.buf.len() - 1), body_start, None)
             };
-            batch.lines.push(line);
+            batch.lines.push(CommittedLine {
+                seq,
+                time: Some(now),
+                range,
+                body_start,
+                prepared: event.prepared,
+                body,
+            });
             if let Some(ack) = event.ack {
                 batch.acks.push((seq, ack));
             }
