@@ -34,8 +34,15 @@ fn missing(what: &str) {
 }
 
 /// axe-core's script, installed with `npm ci` into `target/browser-test/` from the committed
-/// package.json and lockfile (pinned version and integrity hash).
+/// package.json and lockfile (pinned version and integrity hash). Installed once per test
+/// process: the tests run in parallel, and one test's `npm ci` (which empties
+/// `node_modules` first) let another read a half-written script in a fresh checkout.
 fn axe_source() -> Option<String> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(install_axe).clone()
+}
+
+fn install_axe() -> Option<String> {
     let dir = target_dir().join("browser-test");
     let script = dir.join("node_modules/axe-core/axe.min.js");
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
