@@ -30,7 +30,7 @@ fn check(lock: &LockFields, frame: &str, derived: &[(&'static str, String)]) {
         sec: Security::Unauthenticated,
         user_id: Cow::Borrowed("testcase-a\"b"),
     });
-    let mut body = Vec::new();
+    let mut body = String::new();
     EnvelopeBody {
         node: "n1",
         conn: 9,
@@ -43,10 +43,10 @@ fn check(lock: &LockFields, frame: &str, derived: &[(&'static str, String)]) {
     .write_prefix(&mut body);
     let mut spans = Vec::new();
     lock.write_merged(&fields, &source, derived, &mut body, &mut spans);
-    body.push(b'}');
+    body.push('}');
     let mut line = Vec::new();
     let time = Timestamp::from_micros(1_795_504_071_795_146);
-    let body_start = finish_line(&mut line, 77, time, &body);
+    let body_start = finish_line(&mut line, 77, time, body.as_bytes());
     let line = String::from_utf8(line).unwrap();
     let text = line.trim_end_matches('\n');
     let parsed = Event::from_line(text).unwrap();

@@ -118,12 +118,12 @@ impl<'a> LogLine<'a> {
 ///
 /// ```
 /// use classpulse_core::event::{envelope::{EnvelopeBody, finish_line}, Auth, Event, Timestamp};
-/// let mut body = Vec::new();
+/// let mut body = String::new();
 /// EnvelopeBody { node: "n1", conn: 7, ip: "127.0.0.1", agent: "test", auth: &Auth::system(),
 ///     source: "org.example", timer: None }
-///     .write(&mut body, |out| out.extend_from_slice(br#"{"event":"ping"}"#));
+///     .write(&mut body, |out| out.push_str(r#"{"event":"ping"}"#));
 /// let mut line = Vec::new();
-/// finish_line(&mut line, 42, Timestamp::from_millis(1500), &body);
+/// finish_line(&mut line, 42, Timestamp::from_millis(1500), body.as_bytes());
 /// let text = std::str::from_utf8(&line).unwrap().trim_end();
 /// let event = Event::from_line(text).unwrap();
 /// assert_eq!(event.position.seq, 42);
@@ -150,53 +150,53 @@ pub struct EnvelopeBody<'a> {
 
 impl EnvelopeBody<'_> {
     /// Writes the body; `client` writes the client event object.
-    pub fn write(&self, out: &mut Vec<u8>, client: impl FnOnce(&mut Vec<u8>)) {
+    pub fn write(&self, out: &mut String, client: impl FnOnce(&mut String)) {
         self.write_prefix(out);
         client(out);
-        out.push(b'}');
+        out.push('}');
     }
 
     /// The whole log line (without its newline) of `client`, a JSON object's text, stamped
     /// `seq` and `time`: what the log writer writes, for tools and tests that make lines.
     pub fn line(&self, seq: u64, time: Timestamp, client: &str) -> String {
-        let mut body = Vec::with_capacity(client.len() + 192);
-        self.write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
+        let mut body = String::with_capacity(client.len() + 192);
+        self.write(&mut body, |out| out.push_str(client));
         let mut line = Vec::with_capacity(body.len() + 48);
-        finish_line(&mut line, seq, time, &body);
+        finish_line(&mut line, seq, time, body.as_bytes());
         line.pop(); // the newline
         String::from_utf8(line).expect("the envelope and the client text are UTF-8")
     }
 
     /// Writes the body up to and including `"client":` (a connection caches it: it is the
     /// same for all its events of one source); the caller appends the client object and `}`.
-    pub fn write_prefix(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"\"node\":");
+    pub fn write_prefix(&self, out: &mut String) {
+        out.push_str("\"node\":");
         write_json_string(out, self.node);
-        out.extend_from_slice(b",\"conn\":");
-        write_u64(out, self.conn);
-        out.extend_from_slice(b",\"ip\":");
+        out.push_str(",\"conn\":");
+        out.push_str(&self.conn.to_string());
+        out.push_str(",\"ip\":");
         write_json_string(out, self.ip);
-        out.extend_from_slice(b",\"agent\":");
+        out.push_str(",\"agent\":");
         write_json_string(out, self.agent);
-        out.extend_from_slice(b",\"auth\":{\"providence\":");
+        out.push_str(",\"auth\":{\"providence\":");
         write_json_string(out, &self.auth.providence);
-        out.extend_from_slice(b",\"safe_user_id\":");
+        out.push_str(",\"safe_user_id\":");
         write_json_string(out, &self.auth.safe_user_id);
-        out.extend_from_slice(b",\"sec\":");
-        out.extend_from_slice(match self.auth.sec {
-            super::Security::Authenticated => b"\"authenticated\"",
-            super::Security::Unauthenticated => b"\"unauthenticated\"",
-            super::Security::None => b"\"none\"",
+        out.push_str(",\"sec\":");
+        out.push_str(match self.auth.sec {
+            super::Security::Authenticated => "\"authenticated\"",
+            super::Security::Unauthenticated => "\"unauthenticated\"",
+            super::Security::None => "\"none\"",
         });
-        out.extend_from_slice(b",\"user_id\":");
+        out.push_str(",\"user_id\":");
         write_json_string(out, &self.auth.user_id);
-        out.extend_from_slice(b"},\"source\":");
+        out.push_str("},\"source\":");
         write_json_string(out, self.source);
         if let Some(timer) = self.timer {
-            out.extend_from_slice(b",\"timer\":");
+            out.push_str(",\"timer\":");
             write_json_string(out, timer);
         }
-        out.extend_from_slice(b",\"client\":");
+        out.push_str(",\"client\":");
     }
 }
 

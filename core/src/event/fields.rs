@@ -228,17 +228,17 @@ impl<'a> Fields<'a> {
     }
 
     /// Writes these fields as one JSON object.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
+    pub fn write_json(&self, out: &mut impl JsonOut) {
+        out.push_text("{");
         for (i, (_, k, v)) in self.entries.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push_text(",");
             }
             write_json_string(out, k);
-            out.push(b':');
-            out.extend_from_slice(v.get().as_bytes());
+            out.push_text(":");
+            out.push_text(v.get());
         }
-        out.push(b'}');
+        out.push_text("}");
     }
 }
 
@@ -276,16 +276,34 @@ impl Lookup for Fields<'_> {
     }
 }
 
+/// Where JSON text is written: a `String` (a body that stays known to be UTF-8) or bytes.
+pub trait JsonOut {
+    /// Appends `text`.
+    fn push_text(&mut self, text: &str);
+}
+
+impl JsonOut for String {
+    fn push_text(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl JsonOut for Vec<u8> {
+    fn push_text(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+}
+
 /// Writes `s` as a JSON string literal.
-pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+pub fn write_json_string(out: &mut impl JsonOut, s: &str) {
     let needs_escape = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
     if !needs_escape {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        out.push_text("\"");
+        out.push_text(s);
+        out.push_text("\"");
     } else {
         // serde_json's escaping is correct for all inputs; this path is rare.
-        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        out.push_text(&serde_json::to_string(s).expect("a string always serializes"));
     }
 }
 

@@ -14,7 +14,7 @@ mod time;
 
 pub use auth::{Auth, Security, deserialize_owned_auth};
 pub use envelope::LogLine;
-pub use fields::{Fields, Lookup, RawJson, write_json_string};
+pub use fields::{Fields, JsonOut, Lookup, RawJson, write_json_string};
 pub use memo::Memo;
 pub use time::{Timestamp, TimestampParseError};
 

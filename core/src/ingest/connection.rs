@@ -39,7 +39,7 @@ enum Flow {
 
 /// An event held until the connection authenticates: its merged client JSON and source.
 struct Held {
-    client: Vec<u8>,
+    client: String,
     spans: Vec<FieldSpan>,
     source: String,
 }
@@ -51,7 +51,7 @@ struct Conn {
     lock: LockFields,
     auth: Option<Arc<Auth<'static>>>,
     /// The envelope prefix for the current source (see `EnvelopeBody::write_prefix`).
-    envelope: Option<(Arc<str>, Vec<u8>)>,
+    envelope: Option<(Arc<str>, String)>,
     /// The adapters' last result, reused while their inputs stay the same.
     derive_cache: DeriveCache,
     held: Vec<Held>,
@@ -314,7 +314,7 @@ impl Conn {
             });
             return;
         }
-        let mut client = Vec::with_capacity(256);
+        let mut client = String::with_capacity(256);
         let mut spans = Vec::new();
         lock.write_merged(fields, source, derived, &mut client, &mut spans);
         if self.held.len() >= self.ingest.config.max_held_events {
@@ -370,7 +370,7 @@ impl Conn {
         for held in std::mem::take(&mut self.held) {
             self.push_event(&held.source, |out, spans| {
                 let offset = out.len() as u32;
-                out.extend_from_slice(&held.client);
+                out.push_str(&held.client);
                 spans.extend(held.spans.iter().map(|s| s.shifted(offset)));
             });
         }
@@ -378,12 +378,12 @@ impl Conn {
 
     /// Queues one authenticated event: the cached envelope prefix, then the client object
     /// (written by `client`, which records its field spans), then `}`.
-    fn push_event(&mut self, source: &str, client: impl FnOnce(&mut Vec<u8>, &mut Vec<FieldSpan>)) {
+    fn push_event(&mut self, source: &str, client: impl FnOnce(&mut String, &mut Vec<FieldSpan>)) {
         let Some(auth) = self.auth.clone() else {
             return;
         };
         if self.envelope.as_ref().is_none_or(|(s, _)| **s != *source) {
-            let mut prefix = Vec::with_capacity(256);
+            let mut prefix = String::with_capacity(256);
             EnvelopeBody {
                 node: &self.ingest.node,
                 conn: self.id,
@@ -397,11 +397,11 @@ impl Conn {
             self.envelope = Some((Arc::from(source), prefix));
         }
         let (source, prefix) = self.envelope.as_ref().expect("set above");
-        let mut body = Vec::with_capacity(prefix.len() + 1024);
-        body.extend_from_slice(prefix);
+        let mut body = String::with_capacity(prefix.len() + 1024);
+        body.push_str(prefix);
         let mut spans = Vec::with_capacity(16);
         client(&mut body, &mut spans);
-        body.push(b'}');
+        body.push('}');
         self.pending.push(PendingEvent {
             body,
             ack: self.ack.clone(),

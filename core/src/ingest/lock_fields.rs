@@ -145,13 +145,13 @@ impl LockFields {
         event: &Fields<'_>,
         source: &str,
         derived: &[(&'static str, String)],
-        out: &mut Vec<u8>,
+        out: &mut String,
         spans: &mut Vec<FieldSpan>,
     ) {
         let replaced = |key: &str, value: RawJson<'_>| {
             !derived.is_empty() && is_falsy(value) && derived.iter().any(|(k, _)| *k == key)
         };
-        out.push(b'{');
+        out.push('{');
         let mut first = true;
         if self.copy_as_written(event, source, &replaced, out, spans) {
             first = event.is_empty();
@@ -167,7 +167,7 @@ impl LockFields {
                 if key == "source" {
                     write_source(out, value, source);
                 } else {
-                    out.extend_from_slice(value.get().as_bytes());
+                    out.push_str(value.get());
                 }
             });
         }
@@ -175,11 +175,9 @@ impl LockFields {
             if self.lookup(event, key).is_some_and(|v| !is_falsy(v)) {
                 continue;
             }
-            write_field(out, &mut first, spans, key, |out| {
-                out.extend_from_slice(value.as_bytes())
-            });
+            write_field(out, &mut first, spans, key, |out| out.push_str(value));
         }
-        out.push(b'}');
+        out.push('}');
     }
 
     /// The usual event — no field dropped, renamed or rewritten, written compactly, as a
@@ -191,7 +189,7 @@ impl LockFields {
         event: &Fields<'_>,
         source: &str,
         replaced: &impl Fn(&str, RawJson<'_>) -> bool,
-        out: &mut Vec<u8>,
+        out: &mut String,
         spans: &mut Vec<FieldSpan>,
     ) -> bool {
         let text = event.text();
@@ -231,7 +229,7 @@ impl LockFields {
         }
         // Offsets in `text` become offsets in `out`, where its byte 1 lands.
         let start = out.len();
-        out.extend_from_slice(&bytes[1..at]);
+        out.push_str(&text[1..at]);
         spans.extend(event.iter().map(|(key, value)| {
             let (k, v) = (start + offset(key) - 1, start + offset(value.get()) - 1);
             FieldSpan {
@@ -261,7 +259,7 @@ impl LockFields {
         event: &Fields<'_>,
         source: &str,
         replaced: &impl Fn(&str, RawJson<'_>) -> bool,
-        out: &mut Vec<u8>,
+        out: &mut String,
         spans: &mut Vec<FieldSpan>,
         first: &mut bool,
     ) {
@@ -281,7 +279,7 @@ impl LockFields {
                 if key == "source" {
                     write_source(out, value, source);
                 } else {
-                    out.extend_from_slice(value.get().as_bytes());
+                    out.push_str(value.get());
                 }
             });
         }
@@ -303,20 +301,20 @@ impl Lookup for Merged<'_, '_> {
 
 /// Writes `"key":value` (with a leading comma after the first field) and records its span.
 fn write_field(
-    out: &mut Vec<u8>,
+    out: &mut String,
     first: &mut bool,
     spans: &mut Vec<FieldSpan>,
     key: &str,
-    value: impl FnOnce(&mut Vec<u8>),
+    value: impl FnOnce(&mut String),
 ) {
     if !*first {
-        out.push(b',');
+        out.push(',');
     }
     *first = false;
     let key_start = out.len();
     write_json_string(out, key);
     let key_end = out.len();
-    out.push(b':');
+    out.push(':');
     let value_start = out.len();
     value(out);
     let value_end = out.len();
@@ -335,20 +333,20 @@ fn is_falsy(value: RawJson<'_>) -> bool {
     )
 }
 
-fn write_source(out: &mut Vec<u8>, value: RawJson<'_>, canonical: &str) {
+fn write_source(out: &mut String, value: RawJson<'_>, canonical: &str) {
     let text = value.get();
     // The usual case: the client's source is already canonical and has no escapes.
     if text.len() == canonical.len() + 2
         && text.starts_with('"')
         && &text[1..text.len() - 1] == canonical
     {
-        out.extend_from_slice(text.as_bytes());
+        out.push_str(text);
         return;
     }
     match serde_json::from_str::<String>(text) {
-        Ok(s) if s == canonical => out.extend_from_slice(text.as_bytes()),
+        Ok(s) if s == canonical => out.push_str(text),
         Ok(_) => write_json_string(out, canonical),
-        Err(_) => out.extend_from_slice(text.as_bytes()),
+        Err(_) => out.push_str(text),
     }
 }
 
@@ -371,7 +369,7 @@ mod tests {
 
     fn merged(lock: &LockFields, event: &str) -> serde_json::Value {
         let f = Fields::parse(event).unwrap();
-        let mut out = Vec::new();
+        let mut out = String::new();
         let source = lock.canonical_source(&f);
         lock.write_merged(
             &f,
@@ -380,7 +378,7 @@ mod tests {
             &mut out,
             &mut Vec::new(),
         );
-        serde_json::from_slice(&out).unwrap()
+        serde_json::from_str(&out).unwrap()
     }
 
     fn update(lock: &mut LockFields, fields: &str) -> bool {
@@ -429,14 +427,14 @@ mod tests {
 
     /// The merged object and its spans, from fields scanned off the frame (which may be copied
     /// as written) and from fields parsed (always written field by field).
-    fn both_ways(lock: &LockFields, frame: &str) -> [(Vec<u8>, Vec<FieldSpan>); 2] {
+    fn both_ways(lock: &LockFields, frame: &str) -> [(String, Vec<FieldSpan>); 2] {
         let derived = [("doc_id", "\"d\"".to_owned())];
         [
             Fields::scan(frame, 100).unwrap(),
             Fields::parse(frame).unwrap(),
         ]
         .map(|f| {
-            let (mut out, mut spans) = (b"prefix".to_vec(), Vec::new());
+            let (mut out, mut spans) = ("prefix".to_owned(), Vec::new());
             let source = lock.canonical_source(&f);
             lock.write_merged(&f, &source, &derived, &mut out, &mut spans);
             (out, spans)
@@ -470,21 +468,17 @@ mod tests {
         for lock in [&plain, &locked] {
             for frame in frames {
                 let [scanned, parsed] = both_ways(lock, frame);
-                assert_eq!(
-                    String::from_utf8_lossy(&scanned.0),
-                    String::from_utf8_lossy(&parsed.0),
-                    "{frame}"
-                );
+                assert_eq!(scanned.0, parsed.0, "{frame}");
                 assert_eq!(scanned.1, parsed.1, "{frame}");
             }
         }
         // The first ones were copied whole, so the comparison above compared the two paths.
         let f = Fields::scan(frames[1], 100).unwrap();
-        let mut out = Vec::new();
+        let mut out = String::new();
         assert!(plain.copy_as_written(&f, "", &|_, _| false, &mut out, &mut Vec::new()));
-        assert_eq!(out, &frames[1].as_bytes()[1..frames[1].len() - 1]);
+        assert_eq!(out, &frames[1][1..frames[1].len() - 1]);
         let f = Fields::scan(frames[4], 100).unwrap();
-        assert!(!plain.copy_as_written(&f, "", &|_, _| false, &mut Vec::new(), &mut Vec::new()));
+        assert!(!plain.copy_as_written(&f, "", &|_, _| false, &mut String::new(), &mut Vec::new()));
     }
 
     #[test]

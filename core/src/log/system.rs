@@ -67,7 +67,7 @@ fn envelopes(
         if fields.str("event").is_none() {
             return Err(SystemAppendError::NotAnEvent { index });
         }
-        let mut body = Vec::with_capacity(client.len() + 200);
+        let mut body = String::with_capacity(client.len() + 200);
         EnvelopeBody {
             node,
             conn: 0,
@@ -77,7 +77,7 @@ fn envelopes(
             source: &event.source,
             timer: None,
         }
-        .write(&mut body, |o| o.extend_from_slice(client.as_bytes()));
+        .write(&mut body, |o| o.push_str(&client));
         out.push(PendingEvent {
             body,
             ack: Some(ack.clone()),

@@ -51,7 +51,7 @@ pub struct WriterConfig {
 #[derive(Debug)]
 pub struct PendingEvent {
     /// The envelope body ([`crate::event::envelope::EnvelopeBody`]).
-    pub body: Vec<u8>,
+    pub body: String,
     /// Where to report durability, for connections that asked for acks.
     pub ack: Option<Arc<AckTracker>>,
     /// What ingest knows about the event (spares the router a parse), if anything.
@@ -110,7 +110,7 @@ pub struct CommittedLine {
     /// body from ingest's own buffer (`writev`) instead of copying it after its head. Only
     /// lines with `prepared` are kept this way, since the router builds their events from the
     /// body alone.
-    pub body: Option<Bytes>,
+    pub body: Option<String>,
 }
 
 /// A committed batch: the lines exactly as written, for the router.
@@ -137,7 +137,7 @@ impl DurableBatch {
     /// A line's envelope body (everything after `seq` and `time`).
     pub fn body<'s>(&'s self, line: &'s CommittedLine) -> &'s str {
         match &line.body {
-            Some(body) => std::str::from_utf8(body).unwrap_or_default(),
+            Some(body) => body,
             None => self.text((line.body_start, line.range.1)),
         }
     }
@@ -427,7 +427,7 @@ impl Stamped {
         for line in &self.lines {
             if let Some(body) = &line.body {
                 pieces.push(IoSlice::new(&self.buf[from..line.body_start]));
-                pieces.push(IoSlice::new(body));
+                pieces.push(IoSlice::new(body.as_bytes()));
                 from = line.body_start;
             }
         }
@@ -542,9 +542,9 @@ impl Thread {
                 let head_end = batch.buf.len();
                 // The newline that ends the body: the write puts the body before it.
                 batch.buf.push(b'\n');
-                ((start, head_end), head_end, Some(Bytes::from(event.body)))
+                ((start, head_end), head_end, Some(event.body))
             } else {
-                let body_start = finish_line(&mut batch.buf, seq, now, &event.body);
+                let body_start = finish_line(&mut batch.buf, seq, now, event.body.as_bytes());
                 ((start, batch.buf.len() - 1), body_start, None)
             };
             batch.lines.push(CommittedLine {
@@ -709,7 +709,7 @@ fn log_bytes(buf: &[u8], lines: &[CommittedLine]) -> usize {
         + lines
             .iter()
             .filter_map(|l| l.body.as_ref())
-            .map(Bytes::len)
+            .map(String::len)
             .sum::<usize>()
 }
 
@@ -763,7 +763,7 @@ mod tests {
                     }],
                 });
                 PendingEvent {
-                    body: body.into_bytes(),
+                    body,
                     ack: Some(ack.clone()),
                     prepared,
                 }

@@ -223,7 +223,7 @@ fn unescape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::envelope::{EnvelopeBody, finish_line};
+    use crate::event::envelope::EnvelopeBody;
     use crate::event::{Auth, Security, Timestamp};
     use std::borrow::Cow;
 
@@ -234,7 +234,6 @@ mod tests {
             sec: Security::Unauthenticated,
             user_id: Cow::Borrowed(user),
         };
-        let mut body = Vec::new();
         EnvelopeBody {
             node: "n",
             conn: 1,
@@ -244,10 +243,7 @@ mod tests {
             source: "s",
             timer: None,
         }
-        .write(&mut body, |o| o.extend_from_slice(client.as_bytes()));
-        let mut out = Vec::new();
-        finish_line(&mut out, 1, Timestamp::ZERO, &body);
-        String::from_utf8(out).unwrap()
+        .line(1, Timestamp::ZERO, client)
     }
 
     #[test]

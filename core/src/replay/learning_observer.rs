@@ -88,7 +88,7 @@ pub fn convert(line: &[u8], seq: u64, node: &str, out: &mut Vec<u8>) -> Result<(
         Some(s) => s,
         None => Cow::Borrowed(GENERIC_SOURCE),
     };
-    let mut body = Vec::with_capacity(json.len());
+    let mut body = String::with_capacity(json.len());
     EnvelopeBody {
         node,
         conn: 1,
@@ -99,23 +99,23 @@ pub fn convert(line: &[u8], seq: u64, node: &str, out: &mut Vec<u8>) -> Result<(
         timer: None,
     }
     .write(&mut body, |out| {
-        out.push(b'{');
+        out.push('{');
         let mut first = true;
         for (key, value) in envelope.client.iter() {
             if key == "auth" {
                 continue;
             }
             if !first {
-                out.push(b',');
+                out.push(',');
             }
             first = false;
             write_json_string(out, key);
-            out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+            out.push(':');
+            out.push_str(value.get());
         }
-        out.push(b'}');
+        out.push('}');
     });
-    finish_line(out, seq, time, &body);
+    finish_line(out, seq, time, body.as_bytes());
     Ok(())
 }
 

@@ -127,9 +127,9 @@ pub fn plan(
 }
 
 /// The envelope body of a roster event made by node `node`.
-pub fn envelope(node: &str, event: &RosterEvent) -> Vec<u8> {
-    let client = serde_json::to_vec(event).expect("roster events serialize");
-    let mut body = Vec::with_capacity(client.len() + 256);
+pub fn envelope(node: &str, event: &RosterEvent) -> String {
+    let client = serde_json::to_string(event).expect("roster events serialize");
+    let mut body = String::with_capacity(client.len() + 256);
     EnvelopeBody {
         node,
         conn: 0,
@@ -139,7 +139,7 @@ pub fn envelope(node: &str, event: &RosterEvent) -> Vec<u8> {
         source: ROSTER_SOURCE,
         timer: None,
     }
-    .write(&mut body, |out| out.extend_from_slice(&client));
+    .write(&mut body, |out| out.push_str(&client));
     body
 }
 

@@ -319,7 +319,7 @@ impl Reducer for RosterReducer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::envelope::{EnvelopeBody, finish_line};
+    use crate::event::envelope::EnvelopeBody;
     use crate::event::{Auth, Security, Timestamp};
     use std::borrow::Cow;
 
@@ -334,7 +334,6 @@ pub(crate) mod tests {
                 user_id: Cow::Owned(u.to_owned()),
             },
         };
-        let mut body = Vec::new();
         EnvelopeBody {
             node: "n",
             conn: if user.is_some() { 1 } else { 0 },
@@ -344,15 +343,7 @@ pub(crate) mod tests {
             source,
             timer: None,
         }
-        .write(&mut body, |o| o.extend_from_slice(client.as_bytes()));
-        let mut out = Vec::new();
-        finish_line(
-            &mut out,
-            seq,
-            Timestamp::from_millis(1000 * seq as i64),
-            &body,
-        );
-        String::from_utf8(out).unwrap().trim_end().to_owned()
+        .line(seq, Timestamp::from_millis(1000 * seq as i64), client)
     }
 
     #[test]

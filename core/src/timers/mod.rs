@@ -371,7 +371,7 @@ impl TimerService {
         } else {
             serde_json::json!({ "event": "timer", "value": timer.event }).to_string()
         };
-        let mut body = Vec::with_capacity(client.len() + 256);
+        let mut body = String::with_capacity(client.len() + 256);
         EnvelopeBody {
             node: &self.node,
             conn: 0,
@@ -381,7 +381,7 @@ impl TimerService {
             source: &source,
             timer: Some(id),
         }
-        .write(&mut body, |out| out.extend_from_slice(client.as_bytes()));
+        .write(&mut body, |out| out.push_str(&client));
         tracing::debug!(timer = id, "timer fired");
         self.writer
             .append(vec![PendingEvent {

@@ -304,8 +304,8 @@ async fn command(
 }
 
 async fn append(h: &Http, auth: &Auth<'_>, fields: &Map<String, Value>) -> Result<u64, ApiError> {
-    let client = serde_json::to_vec(fields).unwrap_or_default();
-    let mut body = Vec::with_capacity(client.len() + 256);
+    let client = serde_json::to_string(fields).unwrap_or_default();
+    let mut body = String::with_capacity(client.len() + 256);
     EnvelopeBody {
         node: &h.rt.config.server.node_id,
         conn: 0,
@@ -315,7 +315,7 @@ async fn append(h: &Http, auth: &Auth<'_>, fields: &Map<String, Value>) -> Resul
         source: SOURCE,
         timer: None,
     }
-    .write(&mut body, |out| out.extend_from_slice(&client));
+    .write(&mut body, |out| out.push_str(&client));
     let tracker = AckTracker::new();
     h.rt.writer
         .append(vec![PendingEvent {

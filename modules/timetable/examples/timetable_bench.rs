@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p classpulse-timetable --example timetable_bench`
 
-use classpulse_core::event::envelope::{EnvelopeBody, finish_line};
+use classpulse_core::event::envelope::EnvelopeBody;
 use classpulse_core::event::{Auth, Event, Timestamp};
 use classpulse_core::reducer::Reducer;
 use classpulse_timetable::conflicts::check;
@@ -117,7 +117,6 @@ fn generate() -> String {
 
 fn line(seq: u64, time: Timestamp, source: &str, client: &str) -> String {
     let auth = Auth::system();
-    let mut body = Vec::new();
     EnvelopeBody {
         node: "bench",
         conn: 0,
@@ -127,10 +126,7 @@ fn line(seq: u64, time: Timestamp, source: &str, client: &str) -> String {
         source,
         timer: None,
     }
-    .write(&mut body, |o| o.extend_from_slice(client.as_bytes()));
-    let mut out = Vec::new();
-    finish_line(&mut out, seq, time, &body);
-    String::from_utf8(out).expect("utf-8")
+    .line(seq, time, client)
 }
 
 fn main() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use classpulse_core::event::envelope::{EnvelopeBody, finish_line};
+use classpulse_core::event::envelope::EnvelopeBody;
 use classpulse_core::event::{Auth, Event, Security, Timestamp};
 use classpulse_core::log::system::SystemEvent;
 use classpulse_core::reducer::{Effect, Outcome, Reducer};
@@ -39,8 +39,7 @@ impl Offline {
     /// Reduces one event sent at `at` by `auth`; returns the course reducer's outcome.
     fn send(&mut self, e: &SystemEvent, at: Timestamp, auth: &Auth<'_>) -> Option<Outcome> {
         self.seq += 1;
-        let mut body = Vec::new();
-        EnvelopeBody {
+        let text = EnvelopeBody {
             node: "t",
             conn: 0,
             ip: "",
@@ -49,13 +48,8 @@ impl Offline {
             source: &e.source,
             timer: None,
         }
-        .write(&mut body, |o| {
-            o.extend_from_slice(e.client.to_string().as_bytes())
-        });
-        let mut line = Vec::new();
-        finish_line(&mut line, self.seq, at, &body);
-        let text = String::from_utf8(line).unwrap();
-        let event = Event::from_line(text.trim_end()).unwrap();
+        .line(self.seq, at, &e.client.to_string());
+        let event = Event::from_line(&text).unwrap();
         let catalog = CatalogReducer.reduce(&mut self.catalog, &event);
         assert_eq!(catalog.error_reason(), None);
         let id = event.str_field("course_id")?.into_owned();
