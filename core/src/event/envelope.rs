@@ -159,12 +159,12 @@ impl EnvelopeBody<'_> {
     /// The whole log line (without its newline) of `client`, a JSON object's text, stamped
     /// `seq` and `time`: what the log writer writes, for tools and tests that make lines.
     pub fn line(&self, seq: u64, time: Timestamp, client: &str) -> String {
-        let mut body = String::with_capacity(client.len() + 192);
-        self.write(&mut body, |out| out.push_str(client));
-        let mut line = Vec::with_capacity(body.len() + 48);
-        finish_line(&mut line, seq, time, body.as_bytes());
-        line.pop(); // the newline
-        String::from_utf8(line).expect("the envelope and the client text are UTF-8")
+        let mut head = Vec::with_capacity(48);
+        write_head(&mut head, seq, time);
+        let mut line = String::from_utf8(head).expect("a line's head is ASCII");
+        line.reserve(client.len() + 192);
+        self.write(&mut line, |out| out.push_str(client));
+        line
     }
 
     /// Writes the body up to and including `"client":` (a connection caches it: it is the
