@@ -2,19 +2,21 @@
 //!
 //! This is Learning Observer's `google_text`, kept so that every edit costs time proportional
 //! to the edit, not to the document: the text lives in a [`ropey::Rope`] indexed by code point
-//! (inserting one character into a 100,000-character essay is a few tree hops) and the edit
+//! (inserting one character into a 100,000-character essay is a few tree hops; [`Text`] also
+//! keeps its length, so asking for it costs nothing) and the edit
 //! metadata appends in O(1). The commands that change it are applied in `apply.rs`; the JSON
 //! form (`{"text", "position", "edit_metadata"[, "tabs"]}`) is in `json.rs`.
 
 use super::edit_metadata::{EditMetadata, EditPoint};
 use super::index::{PLACEHOLDER, as_index};
+use super::text::Text;
 use ropey::Rope;
 use std::borrow::Cow;
 
 /// One Google Docs document (or one of its tabs) as reconstructed from its commands.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Document {
-    pub(super) text: Rope,
+    pub(super) text: Text,
     pub(super) position: i64,
     pub(super) edit_metadata: EditMetadata,
     pub(super) tabs: Vec<(String, Document)>,
@@ -29,18 +31,18 @@ impl Document {
 
     /// The stored text, placeholders included (what Learning Observer keeps in its KVS).
     pub fn text(&self) -> &Rope {
-        &self.text
+        self.text.rope()
     }
 
     /// The stored text as a string, placeholders included.
     pub fn raw_text(&self) -> String {
-        self.text.to_string()
+        self.text.rope().to_string()
     }
 
     /// The text teachers see: the stored text without placeholders.
     pub fn visible_text(&self) -> String {
-        let mut out = String::with_capacity(self.text.len_bytes());
-        for chunk in self.text.chunks() {
+        let mut out = String::with_capacity(self.text.rope().len_bytes());
+        for chunk in self.text.rope().chunks() {
             out.extend(chunk.chars().filter(|&c| c != PLACEHOLDER));
         }
         out
@@ -51,7 +53,7 @@ impl Document {
         let len = self.text.len_chars();
         let end = end.min(len);
         let start = start.min(end);
-        let slice = self.text.slice(start..end);
+        let slice = self.text.rope().slice(start..end);
         let s: Cow<'_, str> = slice.into();
         if s.contains(PLACEHOLDER) {
             Cow::Owned(s.chars().filter(|&c| c != PLACEHOLDER).collect())
@@ -128,7 +130,7 @@ impl Document {
                 self.text.insert(a, s);
             }
         } else {
-            let repeated: String = self.text.slice(b..a).into();
+            let repeated: String = self.text.rope().slice(b..a).into();
             let mut insert = String::with_capacity(s.len() + repeated.len());
             insert.push_str(s);
             insert.push_str(&repeated);

@@ -8,6 +8,7 @@
 
 use super::document::Document;
 use super::edit_metadata::EditMetadata;
+use super::text::Text;
 use ropey::Rope;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -42,7 +43,7 @@ impl Serialize for Document {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let extra = usize::from(!self.tabs.is_empty()) + usize::from(self.unknown_commands > 0);
         let mut map = serializer.serialize_map(Some(3 + extra))?;
-        map.serialize_entry("text", &RopeText(&self.text))?;
+        map.serialize_entry("text", &RopeText(self.text.rope()))?;
         map.serialize_entry("position", &self.position)?;
         map.serialize_entry("edit_metadata", &self.edit_metadata)?;
         if !self.tabs.is_empty() {
@@ -104,7 +105,7 @@ impl<'de> Deserialize<'de> for Document {
             return Ok(Document::new());
         };
         Ok(Document {
-            text: Rope::from_str(&repr.text),
+            text: Text::from(repr.text.as_str()),
             position: repr.position,
             edit_metadata: repr.edit_metadata.unwrap_or_default(),
             tabs: repr.tabs.map(|t| t.0).unwrap_or_default(),

@@ -10,6 +10,7 @@
 //! * [`apply`] applies commands to a [`Document`] with Learning Observer's index rules
 //!   ([`index`]), in time proportional to the edit,
 //! * [`edit_metadata`] holds the O(1)-append cursor/length series,
+//! * [`text`] keeps the text in a rope that knows its length,
 //! * `json` gives the document Learning Observer's JSON form.
 
 pub mod apply;
@@ -20,6 +21,7 @@ pub mod edit_metadata;
 pub mod fast_parse;
 pub mod index;
 mod json;
+pub mod text;
 
 #[cfg(test)]
 mod model_tests;
