@@ -41,8 +41,10 @@ impl Text {
 
     /// Removes the code points in `range` (within the text).
     pub fn remove(&mut self, range: std::ops::Range<usize>) {
-        self.chars -= range.len();
+        let removed = range.len();
+        // The rope first: should it panic, the length still matches the text.
         self.rope.remove(range);
+        self.chars -= removed;
     }
 }
 
