@@ -35,6 +35,16 @@ pub trait ClientFields {
         }
     }
 
+    /// `client.<name>.<key>` when it is a string: borrowed where the fields allow (the
+    /// reducers compare URLs and titles of every event, and a parsed `Value` would be an
+    /// allocation each time).
+    fn member_str(&self, name: &str, key: &str) -> Option<Cow<'_, str>> {
+        match self.member(name, key)? {
+            Value::String(s) => Some(Cow::Owned(s)),
+            _ => None,
+        }
+    }
+
     /// Whether the raw JSON of a field may contain `needle` (a cheap pre-filter; the default
     /// says yes).
     fn may_contain(&self, _name: &str, _needle: &str) -> bool {
@@ -53,6 +63,10 @@ impl ClientFields for Map<String, Value> {
 
     fn string(&self, name: &str) -> Option<Cow<'_, str>> {
         self.get(name).and_then(Value::as_str).map(Cow::Borrowed)
+    }
+
+    fn member_str(&self, name: &str, key: &str) -> Option<Cow<'_, str>> {
+        self.get(name)?.get(key)?.as_str().map(Cow::Borrowed)
     }
 }
 
@@ -189,16 +203,39 @@ impl ObjectMembers {
     /// A member of `raw` (the same text [`ObjectMembers::parse`] saw): `Some(None)` when
     /// absent, `None` when it is not one this type keeps.
     pub(crate) fn get(&self, raw: &str, key: &str) -> Option<Option<Value>> {
-        let range = match key {
+        let range = self.range(key)?;
+        Some(range.and_then(|(s, e)| serde_json::from_str(raw.get(s..e)?).ok()))
+    }
+
+    /// [`ObjectMembers::get`] for a member that is a string: borrowed from `raw` unless it has
+    /// escapes; `Some(None)` when absent or not a string.
+    pub(crate) fn get_str<'r>(&self, raw: &'r str, key: &str) -> Option<Option<Cow<'r, str>>> {
+        let range = self.range(key)?;
+        Some(range.and_then(|(s, e)| json_string(raw.get(s..e)?)))
+    }
+
+    /// Where member `key` sits: `Some(None)` when absent, `None` when it is not one this type
+    /// keeps.
+    fn range(&self, key: &str) -> Option<Option<(usize, usize)>> {
+        Some(match key {
             "id" => self.id,
             "url" => self.url,
             "title" => self.title,
             "tab_id" => self.tab_id,
             "type" => self.kind,
             _ => return None,
-        };
-        Some(range.and_then(|(s, e)| serde_json::from_str(raw.get(s..e)?).ok()))
+        })
     }
+}
+
+/// The string a JSON value holds (`None` for any other value): borrowed unless it has
+/// escapes.
+fn json_string(json: &str) -> Option<Cow<'_, str>> {
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(json).ok().map(Cow::Owned)
 }
 
 /// `member` for a raw JSON value.

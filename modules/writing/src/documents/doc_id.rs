@@ -48,8 +48,8 @@ pub fn doc_id(client: &impl ClientFields) -> Option<Cow<'_, str>> {
             }
         }
     }
-    let url = object_field(client, "url")?;
-    if !is_document_url(url.as_str()?) {
+    let url = client.member_str("object", "url")?;
+    if !is_document_url(&url) {
         return None;
     }
     match object_field(client, "id")? {
@@ -69,8 +69,8 @@ pub fn adapted_doc_id(client: &impl ClientFields) -> Option<Value> {
     if has_doc_id {
         return None;
     }
-    let url = object_field(client, "url")?;
-    if !is_document_url(url.as_str()?) {
+    let url = client.member_str("object", "url")?;
+    if !is_document_url(&url) {
         return None;
     }
     object_field(client, "id").filter(truthy)

@@ -43,31 +43,53 @@ impl DocumentList {
     /// Applies one event at `server_time` (seconds): events without a document id are
     /// ignored. Returns whether the list changed.
     pub fn record_event(&mut self, client: &impl ClientFields, server_time: f64) -> bool {
-        match doc_id(client) {
-            Some(id) => self.record(&id, object_field(client, "title"), server_time),
-            None => false,
+        let Some(id) = doc_id(client) else {
+            return false;
+        };
+        // Nearly every event's title is the string the list already holds: compare it where
+        // it lies in the event, and parse it into a `Value` only when it is something else.
+        match client.member_str("object", "title") {
+            Some(title) => self.update(&id, server_time, |held| {
+                if held.as_ref().and_then(Value::as_str) == Some(&*title) {
+                    return false;
+                }
+                *held = Some(Value::String(title.into_owned()));
+                true
+            }),
+            None => self.record(&id, object_field(client, "title"), server_time),
         }
     }
 
     /// Records an event about `doc_id` at `server_time` (seconds), with the event's
     /// `object.title` when it has one. Returns whether the list changed.
     pub fn record(&mut self, doc_id: &str, title: Option<Value>, server_time: f64) -> bool {
-        if !self.docs.contains_key(doc_id) {
-            self.docs
-                .insert(doc_id.to_owned(), DocumentEntry::default());
-        }
-        let Some(entry) = self.docs.get_mut(doc_id) else {
-            return false;
+        self.update(doc_id, server_time, |held| match title {
+            Some(title) if held.as_ref() != Some(&title) => {
+                *held = Some(title);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// Touches `doc_id` at `server_time` (adding it when new) and lets `retitle` update its
+    /// title (returning whether it did). Returns whether the entry changed.
+    fn update(
+        &mut self,
+        doc_id: &str,
+        server_time: f64,
+        retitle: impl FnOnce(&mut Option<Value>) -> bool,
+    ) -> bool {
+        let touch = |entry: &mut DocumentEntry| {
+            let moved = entry.last_access != Some(server_time);
+            entry.last_access = Some(server_time);
+            retitle(&mut entry.title) | moved
         };
-        let mut changed = entry.last_access != Some(server_time);
-        entry.last_access = Some(server_time);
-        if let Some(title) = title
-            && entry.title.as_ref() != Some(&title)
-        {
-            entry.title = Some(title);
-            changed = true;
+        // The document is nearly always known: look it up without allocating its id.
+        if let Some(entry) = self.docs.get_mut(doc_id) {
+            return touch(entry);
         }
-        changed
+        touch(self.docs.entry(doc_id.to_owned()).or_default())
     }
 }
 
@@ -94,5 +116,24 @@ mod tests {
         let back: DocumentList =
             serde_json::from_value(serde_json::to_value(&list).unwrap()).unwrap();
         assert_eq!(back, list);
+    }
+
+    #[test]
+    fn events_retitle_only_when_the_title_differs() {
+        let event = |title: Value| -> serde_json::Map<String, Value> {
+            serde_json::from_value(json!({"doc_id": "d1", "object": {"title": title}})).unwrap()
+        };
+        let mut list = DocumentList::default();
+        assert!(list.record_event(&event(json!("One")), 1.0));
+        assert!(!list.record_event(&event(json!("One")), 1.0));
+        assert!(list.record_event(&event(json!("Two")), 1.0));
+        assert!(list.record_event(&event(json!(["not", "a string"])), 1.0));
+        assert!(!list.record_event(&event(json!(["not", "a string"])), 1.0));
+        assert_eq!(list.docs["d1"].title, Some(json!(["not", "a string"])));
+        assert!(list.record_event(&event(json!("Two")), 1.0));
+        let untitled: serde_json::Map<String, Value> =
+            serde_json::from_value(json!({"doc_id": "d1"})).unwrap();
+        assert!(list.record_event(&untitled, 2.0));
+        assert_eq!(list.docs["d1"].title, Some(json!("Two")));
     }
 }

@@ -9,7 +9,7 @@
 //! * a tab first seen in a command is added with its title and the event's time;
 //! * a known tab seen in a command gets the new title when there is one, its time unchanged.
 
-use crate::client::{ClientFields, object_field};
+use crate::client::ClientFields;
 use crate::pycompat::json_key::{json_key, truthy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -152,13 +152,12 @@ pub fn active_tab(client: &impl ClientFields) -> Option<Cow<'_, str>> {
         }
     }
     let url = match client.string("url") {
-        Some(url) if !url.is_empty() => Value::String(url.into_owned()),
-        _ => client
-            .value("url")
-            .filter(truthy)
-            .or_else(|| object_field(client, "url"))?,
+        Some(url) if !url.is_empty() => url,
+        _ => match client.value("url").filter(truthy) {
+            Some(url) => Cow::Owned(url.as_str()?.to_owned()),
+            None => client.member_str("object", "url")?,
+        },
     };
-    let url = url.as_str()?;
     url.match_indices("tab=").find_map(|(at, _)| {
         let rest = &url[at + 4..];
         let end = rest.find(['&', '#']).unwrap_or(rest.len());

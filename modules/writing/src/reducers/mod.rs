@@ -78,6 +78,22 @@ impl ClientFields for EventFields<'_, '_> {
         raw_member(self.0.raw(name)?.get(), key)
     }
 
+    fn member_str(&self, name: &str, key: &str) -> Option<Cow<'_, str>> {
+        if name == "object" {
+            let raw = self.0.raw("object")?.get();
+            let members = self.0.memo("writing.object", || ObjectMembers::parse(raw));
+            match members.as_ref().as_ref().map(|m| m.get_str(raw, key)) {
+                Some(Some(found)) => return found,
+                None => return None,
+                Some(None) => {}
+            }
+        }
+        match self.member(name, key)? {
+            Value::String(s) => Some(Cow::Owned(s)),
+            _ => None,
+        }
+    }
+
     fn may_contain(&self, name: &str, needle: &str) -> bool {
         self.0
             .raw(name)
@@ -88,4 +104,49 @@ impl ClientFields for EventFields<'_, '_> {
 /// The event's server time in seconds, Learning Observer's `server.time`.
 pub(crate) fn server_secs(event: &Event<'_>) -> f64 {
     event.time.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientFields;
+    use classpulse_core::event::Timestamp;
+    use serde_json::Map;
+
+    /// An event read from a log line and the same client event as a JSON map answer every
+    /// `object` member alike, borrowed or not.
+    #[test]
+    fn object_members_read_from_a_log_line_match_the_parsed_event() {
+        let clients = [
+            r#"{"object":{"title":"Essay #draft","url":"https://x/?tab=t.1","id":"d1"}}"#,
+            r#"{"object":{"title":"say \"hi\"\u00e9","url":3,"id":null}}"#,
+            r#"{"object":{"title":{"nested":true},"title":"last wins"}}"#,
+            r#"{"object":"not an object"}"#,
+            r#"{"event":"keystroke"}"#,
+        ];
+        for client in clients {
+            let line = classpulse_core::testing::log_line(
+                "n1",
+                1,
+                Timestamp::from_millis(0),
+                "s",
+                SOURCE,
+                client,
+            );
+            let event = Event::from_line(&line).unwrap();
+            let map: Map<String, Value> = serde_json::from_str(client).unwrap();
+            for key in ["title", "url", "id", "tab_id", "other"] {
+                assert_eq!(
+                    EventFields(&event).member_str("object", key),
+                    map.member_str("object", key),
+                    "{client}: object.{key}"
+                );
+                assert_eq!(
+                    EventFields(&event).member("object", key),
+                    map.member("object", key),
+                    "{client}: object.{key}"
+                );
+            }
+        }
+    }
 }
