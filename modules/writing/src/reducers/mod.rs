@@ -65,28 +65,19 @@ impl ClientFields for EventFields<'_, '_> {
     }
 
     fn member(&self, name: &str, key: &str) -> Option<Value> {
-        if name == "object" {
-            // Several reducers read `object.*` of every event: parse it once per event.
-            let raw = self.0.raw("object")?.get();
-            let members = self.0.memo("writing.object", || ObjectMembers::parse(raw));
-            match members.as_ref().as_ref().map(|m| m.get(raw, key)) {
-                Some(Some(found)) => return found,
-                None => return None,
-                Some(None) => {}
-            }
+        if name == "object"
+            && let Some(answer) = self.indexed_object_member(|m, raw| m.get(raw, key))
+        {
+            return answer;
         }
         raw_member(self.0.raw(name)?.get(), key)
     }
 
     fn member_str(&self, name: &str, key: &str) -> Option<Cow<'_, str>> {
-        if name == "object" {
-            let raw = self.0.raw("object")?.get();
-            let members = self.0.memo("writing.object", || ObjectMembers::parse(raw));
-            match members.as_ref().as_ref().map(|m| m.get_str(raw, key)) {
-                Some(Some(found)) => return found,
-                None => return None,
-                Some(None) => {}
-            }
+        if name == "object"
+            && let Some(answer) = self.indexed_object_member(|m, raw| m.get_str(raw, key))
+        {
+            return answer;
         }
         match self.member(name, key)? {
             Value::String(s) => Some(Cow::Owned(s)),
@@ -98,6 +89,27 @@ impl ClientFields for EventFields<'_, '_> {
         self.0
             .raw(name)
             .is_some_and(|raw| raw.get().contains(needle))
+    }
+}
+
+impl<'e> EventFields<'_, 'e> {
+    /// A member of `object` read through where its members lie, found once per event (several
+    /// reducers read `object.*` of every event): `Some(answer)` when `read` knows the member —
+    /// the answer is `None` when `object` is missing, not an object, or lacks it — and `None`
+    /// when it is not one the index keeps.
+    fn indexed_object_member<T>(
+        &self,
+        read: impl FnOnce(&ObjectMembers, &'e str) -> Option<Option<T>>,
+    ) -> Option<Option<T>> {
+        let Some(raw) = self.0.raw("object") else {
+            return Some(None);
+        };
+        let raw = raw.get();
+        let members = self.0.memo("writing.object", || ObjectMembers::parse(raw));
+        match members.as_ref() {
+            Some(members) => read(members, raw),
+            None => Some(None),
+        }
     }
 }
 
